@@ -34,6 +34,13 @@ def _repair_binding_import() -> bool:
 
 BINDING_REPAIRED = _repair_binding_import()
 
+#: Full path of a libgfapi to use instead of the system one (set by a build that
+#: asked pkg-config for glusterfs-api). Loaded first, so the binding's
+#: ``CDLL("libgfapi.so.0")`` resolves to this already-loaded copy.
+LIBRARY_OVERRIDE = os.environ.get("UWSGI_GLUSTER_LIBGFAPI") or None
+if LIBRARY_OVERRIDE:
+    ctypes.CDLL(LIBRARY_OVERRIDE, mode=ctypes.RTLD_GLOBAL, use_errno=True)
+
 from gluster.gfapi import api as _api  # noqa: E402  (needs the repair above)
 from gluster.gfapi import gfapi as binding  # noqa: E402,F401  (high-level API, for seeding tools)
 

@@ -1,0 +1,59 @@
+"""The ``uwsgi-gluster`` console script: uWSGI's own command line, run by pyuwsgi.
+
+Contract: ``uwsgi-gluster ARGS`` behaves like ``uwsgi ARGS`` with the native
+glusterfs plugin loaded. It validates every glusterfs setting first (a bad one
+stops start-up with exit status 1 and a message naming file, line and key),
+removes the ``--glusterfs-*`` options pyuwsgi would not understand, then runs
+uWSGI in this process with modifier1 27 routed to the Python plugin and
+:mod:`uwsgi_gluster.plugin` loaded. The original argv travels in
+``UWSGI_GLUSTER_ARGV`` so the plugin (and a reload) read the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from .config import ConfigError, read_settings
+
+ARGV_ENV = "UWSGI_GLUSTER_ARGV"
+OWN_OPTIONS = ("--glusterfs-mount", "--glusterfs-timeout")
+PLUGIN_ARGS = ["--remap-modifier", "0:27", "--module", "uwsgi_gluster.plugin"]
+
+
+def uwsgi_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` without our own options, plus what routes requests to the plugin."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if name in OWN_OPTIONS:
+            skip = not eq
+            continue
+        out.append(arg)
+    return out + PLUGIN_ARGS
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = read_settings(argv)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not settings.mounts and not any(a in ("--help", "-h", "--version") for a in argv):
+        print("[glusterfs] no glusterfs-mount given (in the ini files or with --glusterfs-mount): "
+              "nothing to serve", file=sys.stderr)
+        return 1
+    os.environ[ARGV_ENV] = json.dumps(argv)
+    import pyuwsgi
+
+    return pyuwsgi.run(uwsgi_argv(argv)) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

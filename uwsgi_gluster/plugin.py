@@ -1,0 +1,91 @@
+"""The uWSGI side: loaded by uWSGI's Python plugin with ``module = uwsgi_gluster.plugin``.
+
+On import it reads this instance's glusterfs settings (see :mod:`.config`),
+builds one :class:`~.responder.MountApp` per ``glusterfs-mount`` and hands
+them to uWSGI as ``uwsgi.applications`` keyed by mountpoint, which uWSGI
+matches against ``SCRIPT_NAME``/``UWSGI_APPID`` like the native plugin's apps
+(the ``/`` mount is the default app). Each worker connects its volumes right
+after fork (or at import under ``lazy-apps``), never in the master.
+
+Where the settings come from: the JSON argv that :mod:`.launcher` leaves in
+``UWSGI_GLUSTER_ARGV``, else this process's own command line
+(``/proc/self/cmdline``), which is how a ``uwsgi`` binary built with our
+profile runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import List
+
+import uwsgi
+
+from .config import ConfigError, Settings, read_settings
+from .log import log, worker_id
+from .mime import MimeTypes
+from .responder import MountApp, NoMount
+from .volume import Volume
+
+ARGV_ENV = "UWSGI_GLUSTER_ARGV"
+
+
+def instance_argv() -> List[str]:
+    """uWSGI's argv (without the program name) this instance was started with."""
+    if os.environ.get(ARGV_ENV):
+        return json.loads(os.environ[ARGV_ENV])
+    with open("/proc/self/cmdline", "rb") as handle:
+        args = [os.fsdecode(a) for a in handle.read().split(b"\0") if a]
+    return args[1:]
+
+
+def build_apps(settings: Settings):
+    """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes."""
+    mime = MimeTypes.from_files(settings.mimefiles, log=log)
+    apps, volumes = {}, []
+    for index, spec in enumerate(settings.mounts):
+        log(f"mounting {spec.mountpoint} ...")
+        volume = Volume(spec, connect_timeout=settings.timeout)
+        volumes.append(volume)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime)
+        log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
+            f"servers {';'.join(map(str, spec.servers)) or '-'}")
+    if b"/" not in apps:
+        apps[b""] = NoMount()
+    return apps, volumes
+
+
+def connect_all(volumes) -> None:
+    for volume in volumes:
+        volume.connect()
+
+
+def _install_post_fork(volumes) -> None:
+    previous = getattr(uwsgi, "post_fork_hook", None)
+
+    def post_fork():
+        if previous:
+            previous()
+        connect_all(volumes)
+
+    uwsgi.post_fork_hook = post_fork
+
+
+def load() -> None:
+    try:
+        settings = read_settings(instance_argv())
+    except ConfigError as exc:
+        log(str(exc).replace("[glusterfs] ", "", 1))
+        sys.exit(1)
+    if not settings.mounts:
+        log("no glusterfs-mount configured: every request will get 404")
+    apps, volumes = build_apps(settings)
+    uwsgi.applications = apps
+    if worker_id() > 0:  # lazy-apps: we are already in the worker
+        connect_all(volumes)
+    else:
+        _install_post_fork(volumes)
+
+
+load()
