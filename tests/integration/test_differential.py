@@ -1,0 +1,64 @@
+"""Side by side with Debian's native plugin on the same volume and the same ini.
+
+For every file of the corpus, GET and HEAD must give the same status,
+Content-Type, Content-Length, Last-Modified and body. Where the native plugin
+is known to be wrong, the test pins both behaviours.
+"""
+
+import pytest
+
+from corpus import CORPUS
+from support import native, ours, raw_request, request, url_path
+
+INI = """[uwsgi]
+plugins = glusterfs
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
+threads = 8
+"""
+COMPARED = ("Content-Type", "Content-Length", "Last-Modified")
+EXTRA_PATHS = ["/missing.txt", "/missing/deeper/x.html", "/a/../hello.txt", "/../hello.txt", "/hello.txt/",
+               "/HELLO.TXT", "/sizes/../one.bin"]
+
+
+@pytest.fixture(scope="module")
+def pair(volumes, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("differential")
+    with native(INI, workdir).start() as theirs, ours(INI, workdir).start() as mine:
+        yield theirs, mine
+
+
+def summary(reply):
+    return reply.status, {name: reply.header(name) for name in COMPARED}, reply.body
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("path", sorted(CORPUS) + EXTRA_PATHS)
+def test_same_response_as_native(pair, path, method):
+    theirs, mine = pair
+    expected = summary(request(theirs.port, method, url_path(path)))
+    got = summary(request(mine.port, method, url_path(path)))
+    assert got == expected
+    if method == "GET" and path in CORPUS:
+        assert got[2] == CORPUS[path]
+
+
+def test_empty_path_info_same_as_native(pair):
+    theirs, mine = pair
+    ask = b"GET ?x=1 HTTP/1.0\r\n\r\n"
+    assert raw_request(mine.port, ask) == raw_request(theirs.port, ask)
+
+
+def test_native_bug_directory_gives_broken_200(pair):
+    theirs, mine = pair
+    assert request(theirs.port, "HEAD", "/a/b").status == 200  # native: 200, Content-Length 4096, no body
+    assert request(mine.port, "HEAD", "/a/b").status == 403
+
+
+def test_native_bug_dead_first_server_breaks_every_file(volumes, tmp_path):
+    ini = INI.replace("server=127.0.0.1:0", "server=127.0.0.1:24017;127.0.0.1:0")
+    with native(ini, tmp_path).start() as theirs, ours(ini, tmp_path).start() as mine:
+        assert request(theirs.port, "GET", "/hello.txt").status == 404
+        reply = request(mine.port, "GET", "/hello.txt")
+        assert (reply.status, reply.body) == (200, b"Hello, Gluster")
