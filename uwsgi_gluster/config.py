@@ -231,11 +231,14 @@ def _expand(value: str, path: str, known: Mapping[str, str]) -> str:
     return re.sub(r"%([dnepsc%])", lambda m: magic[m.group(1)], value)
 
 
-def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0) -> Iterator[Tuple[str, str, str]]:
+def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0,
+             known: Optional[dict] = None) -> Iterator[Tuple[str, str, str]]:
     """Yield ``(key, value, where)`` for each line of section of an ini, in order.
 
     ``spec`` is ``file``, ``file:section`` or ``:section`` (the last file read);
     the default section is ``uwsgi``. Nested ``ini = ...`` keys are followed.
+    ``known`` holds the values set so far, for ``%(name)`` expansion; it is
+    shared with nested files (a placeholder must be set before it is used).
     """
     path, section = spec, "uwsgi"
     if ":" in spec:
@@ -251,7 +254,7 @@ def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0) -> Iter
     except OSError as exc:
         raise ConfigError(f"command line", "ini", f"cannot read {path!r}: {exc.strerror}") from None
     current = ""
-    known: dict = {}
+    known = {} if known is None else known
     for number, raw in enumerate(lines, 1):
         line = raw.strip(" \t\r")
         if not line or line[0] in ";#":
@@ -267,7 +270,7 @@ def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0) -> Iter
         known[key] = value
         where = f"{path} line {number}"
         if key == "ini":
-            yield from read_ini(value, path, depth + 1)
+            yield from read_ini(value, path, depth + 1, known)
             continue
         yield key, value, where
 
@@ -278,7 +281,7 @@ _SOURCES_WITH_VALUE = {"--ini": "ini", "--glusterfs-mount": MOUNT_KEY, "--gluste
 
 def iter_options(argv: Sequence[str]) -> Iterator[Tuple[str, str, str]]:
     """Yield ``(key, value, where)`` for every setting in uWSGI's argv, in order."""
-    i, last_ini = 0, None
+    i, last_ini, known = 0, None, {}
     while i < len(argv):
         arg = argv[i]
         name, eq, inline = arg.partition("=")
@@ -293,13 +296,13 @@ def iter_options(argv: Sequence[str]) -> Iterator[Tuple[str, str, str]]:
                 raise ConfigError(f"command line argument {i + 1}", name.lstrip("-"), "needs a value")
             where = f"command line argument {i + 1} ({name})"
             if key == "ini":
-                last_ini = value.rpartition(":")[0] if ":" in value else value
-                yield from read_ini(value, last_ini)
+                yield from read_ini(value, last_ini, known=known)
+                last_ini = (value.rpartition(":")[0] if ":" in value else value) or last_ini
             else:
                 yield key, value, where
         elif not arg.startswith("-") and arg.endswith(".ini") and i == len(argv) - 1:
             # `uwsgi file.ini`: uWSGI picks the loader from the extension.
-            yield from read_ini(arg)
+            yield from read_ini(arg, known=known)
         i += 1
 
 
