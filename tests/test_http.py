@@ -1,0 +1,269 @@
+"""Table-driven tests for the pure HTTP logic in :mod:`uwsgi_gluster.http`.
+
+Tests named ``test_regression_*`` pin a bug seen in another static-file server
+(whitenoise, werkzeug) so it cannot creep in here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import locale
+
+import pytest
+
+from uwsgi_gluster import http
+
+# Sun, 06 Nov 1994 08:49:37 GMT, the RFC's own example
+RFC_EXAMPLE = 784111777
+
+
+# --------------------------------------------------------------------------
+# http_date / parse_http_date
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (RFC_EXAMPLE, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        (1795634644, "Wed, 25 Nov 2026 19:24:04 GMT"),
+        (951782400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        (2147483647, "Tue, 19 Jan 2038 03:14:07 GMT"),
+        (253402300799, "Fri, 31 Dec 9999 23:59:59 GMT"),
+    ],
+)
+def test_http_date(seconds, expected):
+    assert http.http_date(seconds) == expected
+
+
+def test_http_date_ignores_locale():
+    previous = locale.setlocale(locale.LC_TIME)
+    for name in ("de_DE.UTF-8", "fr_FR.UTF-8", "C.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_TIME, name)
+        except locale.Error:
+            continue
+        try:
+            assert http.http_date(RFC_EXAMPLE) == "Sun, 06 Nov 1994 08:49:37 GMT"
+        finally:
+            locale.setlocale(locale.LC_TIME, previous)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Sun, 06 Nov 1994 08:49:37 GMT", RFC_EXAMPLE),  # IMF-fixdate
+        ("Sunday, 06-Nov-94 08:49:37 GMT", RFC_EXAMPLE),  # RFC 850
+        ("Sun Nov  6 08:49:37 1994", RFC_EXAMPLE),  # asctime, space-padded day
+        ("Sun Nov 06 08:49:37 1994", RFC_EXAMPLE),  # asctime, zero-padded day
+        ("  Sun, 06 Nov 1994 08:49:37 GMT\t", RFC_EXAMPLE),  # surrounding OWS
+        ("sun, 06 nov 1994 08:49:37 gmt", RFC_EXAMPLE),  # case-insensitive names
+        ("Mon, 06 Nov 1994 08:49:37 GMT", RFC_EXAMPLE),  # wrong weekday tolerated
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+        ("Tue, 29 Feb 2000 00:00:00 GMT", 951782400),
+        ("Wed, 25 Nov 2026 19:24:04 GMT", 1795634644),
+        ("Wed, 31 Dec 1969 23:59:59 GMT", -1),
+        ("Thursday, 01-Jan-10 00:00:00 GMT", calendar.timegm((2010, 1, 1, 0, 0, 0))),
+    ],
+)
+def test_parse_http_date(value, expected):
+    assert http.parse_http_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "   ",
+        "garbage",
+        12345,
+        b"Sun, 06 Nov 1994 08:49:37 GMT",
+        "1994-11-06T08:49:37Z",
+        "Sun, 06 Nov 1994 08:49:37 +0000",
+        "Sun, 06 Nov 1994 08:49:37 PST",
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 6 Nov 1994 08:49:37 GMT",  # IMF-fixdate day is two digits
+        "Sun, 06 Nov 94 08:49:37 GMT",
+        "Sun, 06 Foo 1994 08:49:37 GMT",
+        "Sun, 31 Feb 1994 08:49:37 GMT",
+        "Thu, 29 Feb 2001 00:00:00 GMT",
+        "Sun, 00 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 0000 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT garbage",
+        "Sun, 06 Nov 1994 08:49:37 GMT\n",
+        "Sun, ٠٦ Nov 1994 08:49:37 GMT",  # non-ASCII digits
+        "Sun, 06 Nov 1994 08:49:37 GMT" * 1000,
+    ],
+)
+def test_parse_http_date_rejects(value):
+    assert http.parse_http_date(value) is None
+
+
+@pytest.mark.parametrize("seconds", [0, 1, RFC_EXAMPLE, 951782400, 1795634644, 253402300799])
+def test_http_date_round_trips(seconds):
+    assert http.parse_http_date(http.http_date(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("two_digits", "current_year", "expected"),
+    [
+        (94, 2026, 1994),
+        (10, 2026, 2010),
+        (26, 2026, 2026),
+        (76, 2026, 2076),  # exactly 50 years ahead stays in the future
+        (77, 2026, 1977),  # more than 50 years ahead means the past century
+        (0, 2099, 2100),
+    ],
+)
+def test_rfc850_two_digit_year(two_digits, current_year, expected):
+    now = calendar.timegm((current_year, 6, 1, 0, 0, 0))
+    assert http._rfc850_year(two_digits, now) == expected
+
+
+# --------------------------------------------------------------------------
+# make_etag
+# --------------------------------------------------------------------------
+
+BASE = (1234, 100, 1_700_000_000_123_456_789)
+
+
+def test_etag_is_strong_quoted_hex():
+    etag = http.make_etag(*BASE)
+    assert etag.startswith('"') and etag.endswith('"')
+    assert not etag.startswith("W/")
+    int(etag[1:-1], 16)
+
+
+def test_etag_is_deterministic():
+    assert http.make_etag(*BASE) == http.make_etag(*BASE)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        (1235, 100, BASE[2], ""),  # another file
+        ("1234", 100, BASE[2], ""),  # same digits, other kind of identity
+        (1234, 101, BASE[2], ""),  # size changed
+        (1234, 100, BASE[2] + 1, ""),  # mtime changed within the same second
+        (1234, 100, BASE[2], "gzip"),
+        (1234, 100, BASE[2], "br"),
+    ],
+)
+def test_etag_changes_with_every_input(other):
+    assert http.make_etag(*other) != http.make_etag(*BASE)
+
+
+def test_regression_etag_differs_per_encoding():
+    tags = {http.make_etag(*BASE, encoding=coding) for coding in ("", "gzip", "br")}
+    assert len(tags) == 3
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("", "identity"),
+        ("gzip", "GZIP"),
+        ("gzip", " gzip "),
+    ],
+)
+def test_etag_encoding_equivalences(a, b):
+    assert http.make_etag(*BASE, encoding=a) == http.make_etag(*BASE, encoding=b)
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [0, 2**64 - 1, "5c8d1f44-54b1-4d6a-9b5f-0a3e8c1d2b7f", b"\x00" * 16, "a:1", "\udcff"],
+)
+def test_etag_accepts_any_identity(identity):
+    assert http.make_etag(identity, 0, 0).startswith('"')
+
+
+def test_etag_separator_in_identity_does_not_collide():
+    assert http.make_etag("a:1", 2, 3) != http.make_etag("a", 1, 23)
+
+
+# --------------------------------------------------------------------------
+# cache_control, Allow, 304 headers
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_age", "expected"),
+    [
+        (None, None),
+        (0, "public, max-age=0"),
+        (3600, "public, max-age=3600"),
+        (31536000, "public, max-age=31536000"),
+        (-5, "public, max-age=0"),
+    ],
+)
+def test_cache_control(max_age, expected):
+    assert http.cache_control(max_age) == expected
+
+
+def test_allow():
+    assert http.allowed_methods == ("GET", "HEAD", "OPTIONS")
+    assert http.ALLOW_HEADER == "GET, HEAD, OPTIONS"
+
+
+def test_not_modified_allow_list():
+    assert http.NOT_MODIFIED_HEADERS == (
+        "Cache-Control",
+        "Content-Location",
+        "Date",
+        "ETag",
+        "Expires",
+        "Last-Modified",
+        "Vary",
+    )
+
+
+def test_regression_304_keeps_validators_and_cache_control():
+    full = [
+        ("Content-Type", "text/plain"),
+        ("Content-Length", "100"),
+        ("ETag", '"abc"'),
+        ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Cache-Control", "public, max-age=60"),
+        ("Content-Encoding", "gzip"),
+        ("Vary", "Accept-Encoding"),
+        ("Accept-Ranges", "bytes"),
+        ("Content-Range", "bytes 0-0/100"),
+        ("Expires", "Sun, 06 Nov 1994 08:50:37 GMT"),
+        ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Content-Location", "/a.txt"),
+    ]
+    assert http.not_modified_headers(full) == [
+        ("ETag", '"abc"'),
+        ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Cache-Control", "public, max-age=60"),
+        ("Vary", "Accept-Encoding"),
+        ("Expires", "Sun, 06 Nov 1994 08:50:37 GMT"),
+        ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Content-Location", "/a.txt"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [
+        ("etag", True),
+        ("ETAG", True),
+        ("last-modified", True),
+        ("cache-control", True),
+        ("vary", True),
+        ("content-length", False),
+        ("content-type", False),
+        ("content-encoding", False),
+        ("x-etag", False),
+        ("etag ", False),
+    ],
+)
+def test_not_modified_headers_case_insensitive(name, kept):
+    assert http.not_modified_headers([(name, "v")]) == ([(name, "v")] if kept else [])

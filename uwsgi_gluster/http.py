@@ -1,0 +1,224 @@
+"""Pure HTTP logic for serving files: dates, validators, ranges, negotiation.
+
+Nothing here does I/O or imports uwsgi; every function takes plain values and
+returns plain values, so the WSGI responder stays a thin layer of glue and all
+protocol decisions are unit-tested here. Standard library only.
+
+Contracts (RFC 9110 unless noted):
+
+* Dates: :func:`http_date` formats an IMF-fixdate exactly like uWSGI's
+  ``uwsgi_http_date`` (English names from fixed tables, never the C locale).
+  :func:`parse_http_date` accepts the three forms of section 5.6.7
+  (IMF-fixdate, RFC 850, asctime) and returns ``None`` for anything else; it
+  never raises.
+* Validators: :func:`make_etag` returns a *strong* entity-tag that changes with
+  the file's identity, size, modification time in nanoseconds and the
+  content-coding of the bytes sent, so a gzip and an identity body never share
+  an ETag. ``Last-Modified`` is the mtime truncated to whole seconds, and every
+  mtime comparison here uses that same truncated value.
+* Ranges: :func:`parse_range` understands a single ``bytes`` range and answers
+  ``None`` (serve the whole representation, 200), :data:`UNSATISFIABLE` (416)
+  or ``(start, end_exclusive)`` (206). Several ranges are deliberately served
+  as a whole 200 rather than as ``multipart/byteranges``.
+* Preconditions: :func:`evaluate_preconditions` follows the order of section
+  13.2.2 and returns 200, 304 or 412; :func:`if_range_allows` decides whether a
+  Range may be honoured (section 13.1.5).
+* Content-coding: :func:`parse_accept_encoding` / :func:`accepts_encoding`
+  honour q-values (``q=0`` refuses), ``*`` and a missing header (only
+  ``identity`` is then acceptable).
+* Responses: :func:`cache_control`, :func:`not_modified_headers` (the headers
+  a 304 keeps), :data:`ALLOW_HEADER`, and :func:`render_index` for an
+  autoindex page.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import hashlib
+import html
+import re
+import time
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from urllib.parse import quote
+
+__all__ = [
+    "ALLOW_HEADER",
+    "NOT_MODIFIED_HEADERS",
+    "UNSATISFIABLE",
+    "accepts_encoding",
+    "allowed_methods",
+    "cache_control",
+    "content_range",
+    "escape_html",
+    "evaluate_preconditions",
+    "http_date",
+    "if_range_allows",
+    "make_etag",
+    "not_modified_headers",
+    "parse_accept_encoding",
+    "parse_http_date",
+    "parse_range",
+    "render_index",
+    "unsatisfied_range",
+]
+
+# --------------------------------------------------------------------------
+# Dates (RFC 9110 section 5.6.7)
+# --------------------------------------------------------------------------
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # tm_wday order
+_WEEKDAYS_LONG = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBER = {name.lower(): number for number, name in enumerate(_MONTHS, 1)}
+
+_DAY = "|".join(_WEEKDAYS)
+_DAY_LONG = "|".join(_WEEKDAYS_LONG)
+_MONTH = "|".join(_MONTHS)
+_TIME = r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+
+# Sun, 06 Nov 1994 08:49:37 GMT
+_IMF_FIXDATE = re.compile(
+    rf"(?:{_DAY}), (?P<day>[0-9]{{2}}) (?P<month>{_MONTH}) (?P<year>[0-9]{{4}}) {_TIME} GMT",
+    re.IGNORECASE | re.ASCII,
+)
+# Sunday, 06-Nov-94 08:49:37 GMT
+_RFC850_DATE = re.compile(
+    rf"(?:{_DAY_LONG}), (?P<day>[0-9]{{2}})-(?P<month>{_MONTH})-(?P<year>[0-9]{{2}}) {_TIME} GMT",
+    re.IGNORECASE | re.ASCII,
+)
+# Sun Nov  6 08:49:37 1994
+_ASCTIME_DATE = re.compile(
+    rf"(?:{_DAY}) (?P<month>{_MONTH}) (?P<day>[ 0-9][0-9]) {_TIME} (?P<year>[0-9]{{4}})",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def http_date(seconds: int) -> str:
+    """Format ``seconds`` since the epoch as an IMF-fixdate in GMT.
+
+    Same output as uWSGI's ``uwsgi_http_date``; day and month names come from
+    fixed English tables, so the process locale never leaks into headers.
+    """
+    t = time.gmtime(int(seconds))
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _WEEKDAYS[t.tm_wday],
+        t.tm_mday,
+        _MONTHS[t.tm_mon - 1],
+        t.tm_year,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+    )
+
+
+def _rfc850_year(two_digits: int, now: Optional[float] = None) -> int:
+    """Expand an RFC 850 two-digit year (RFC 9110 section 5.6.7).
+
+    A year that would be more than 50 years in the future is taken as the most
+    recent past year with the same last two digits; otherwise the latest year
+    with those digits that is at most 50 years ahead is meant.
+    """
+    current = time.gmtime(time.time() if now is None else now).tm_year
+    year = current - current % 100 + two_digits
+    if year > current + 50:
+        year -= 100
+    elif year + 100 <= current + 50:
+        year += 100
+    return year
+
+
+def parse_http_date(value: Optional[str]) -> Optional[int]:
+    """Parse an HTTP-date into seconds since the epoch, or ``None``.
+
+    IMF-fixdate, the obsolete RFC 850 form and C's asctime form are accepted,
+    names case-insensitively and surrounded by optional whitespace. The weekday
+    is not checked against the date (as in werkzeug). Anything else -- ``None``,
+    a non-string, an impossible date such as 31 Feb, a time zone other than
+    GMT -- gives ``None``; this function never raises.
+    """
+    if not isinstance(value, str):
+        return None
+    value = value.strip(" \t")
+    match = _IMF_FIXDATE.fullmatch(value) or _ASCTIME_DATE.fullmatch(value)
+    if match is not None:
+        year = int(match["year"])
+    else:
+        match = _RFC850_DATE.fullmatch(value)
+        if match is None:
+            return None
+        year = _rfc850_year(int(match["year"]))
+    hour, minute, second = int(match["hour"]), int(match["minute"]), int(match["second"])
+    if hour > 23 or minute > 59 or second > 60:  # 60: a leap second
+        return None
+    try:
+        # validates the day against the month (and leap years)
+        datetime.date(year, _MONTH_NUMBER[match["month"].lower()], int(match["day"]))
+    except ValueError:
+        return None
+    return calendar.timegm(
+        (year, _MONTH_NUMBER[match["month"].lower()], int(match["day"]), hour, minute, second)
+    )
+
+
+# --------------------------------------------------------------------------
+# Validators
+# --------------------------------------------------------------------------
+
+
+def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encoding: str = "") -> str:
+    """A strong entity-tag ``"<32 hex digits>"`` for one representation.
+
+    ``identity`` is whatever names the file for its lifetime (inode number,
+    GFID as string or bytes). The tag changes when any of identity, size,
+    mtime (nanoseconds) or the content-coding changes: a gzip body and the
+    identity body of the same file are different representations and must not
+    share a strong ETag (RFC 9110 section 8.8.3). ``encoding`` is compared
+    case-insensitively and ``"identity"`` means the same as ``""``.
+    """
+    if isinstance(identity, (bytes, bytearray)):
+        identity = bytes(identity).hex()
+    coding = encoding.strip().lower()
+    if coding == "identity":
+        coding = ""
+    # repr of a tuple is unambiguous: no separator inside a field can collide
+    material = repr((type(identity).__name__, identity, int(size), int(mtime_ns), coding))
+    digest = hashlib.blake2b(material.encode("utf-8", "surrogateescape"), digest_size=16)
+    return '"%s"' % digest.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# Response headers
+# --------------------------------------------------------------------------
+
+allowed_methods = ("GET", "HEAD", "OPTIONS")
+ALLOW_HEADER = ", ".join(allowed_methods)
+
+#: Headers a 304 Not Modified keeps from the 200 it stands for (RFC 9110
+#: section 15.4.5); everything else (Content-Length, Content-Type,
+#: Content-Encoding, ...) describes a body that is not sent and is dropped.
+NOT_MODIFIED_HEADERS = (
+    "Cache-Control",
+    "Content-Location",
+    "Date",
+    "ETag",
+    "Expires",
+    "Last-Modified",
+    "Vary",
+)
+_NOT_MODIFIED_LOWER = frozenset(name.lower() for name in NOT_MODIFIED_HEADERS)
+
+
+def not_modified_headers(headers: Iterable[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """Keep, in order and as spelled, only the headers a 304 may carry."""
+    return [(name, value) for name, value in headers if name.lower() in _NOT_MODIFIED_LOWER]
+
+
+def cache_control(max_age: Optional[int]) -> Optional[str]:
+    """``'public, max-age=N'`` for a configured max age, ``None`` when unset.
+
+    A negative age is clamped to 0 (a negative delta-seconds is invalid).
+    """
+    if max_age is None:
+        return None
+    return "public, max-age=%d" % max(0, int(max_age))
