@@ -10,6 +10,8 @@ import calendar
 import locale
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from uwsgi_gluster import http
 
@@ -267,3 +269,146 @@ def test_regression_304_keeps_validators_and_cache_control():
 )
 def test_not_modified_headers_case_insensitive(name, kept):
     assert http.not_modified_headers([(name, "v")]) == ([(name, "v")] if kept else [])
+
+
+# --------------------------------------------------------------------------
+# parse_range / content_range
+# --------------------------------------------------------------------------
+
+U = http.UNSATISFIABLE
+HUGE = "9" * 5000  # beyond int()'s default 4300-digit limit
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        # served whole (200)
+        (None, 10, None),
+        ("", 10, None),
+        ("bytes", 10, None),
+        ("bytes=", 10, None),
+        ("bytes=-", 10, None),
+        ("bytes=,", 10, None),
+        ("items=0-1", 10, None),
+        ("bytes 0-1", 10, None),
+        ("bytes=a-b", 10, None),
+        ("bytes=1", 10, None),
+        ("bytes=0-1-2", 10, None),
+        ("bytes=+1-2", 10, None),
+        ("bytes=-1-2", 10, None),
+        ("bytes=0x1-2", 10, None),
+        ("bytes=1_0-20", 10, None),
+        ("bytes=٠-١", 10, None),  # non-ASCII digits
+        ("bytes=5-2", 10, None),  # last < first: invalid, not unsatisfiable
+        ("bytes=50-20", 10, None),
+        ("bytes=0-10,20-30", 100, None),  # several ranges
+        ("bytes=0-0,-1", 10, None),
+        ("bytes=0-1,0-1", 10, None),  # a list that would collapse to one
+        ("bytes=0-4,5-9", 10, None),
+        ("bytes=0-1,junk", 10, None),
+        # single satisfiable range (206)
+        ("bytes=0-0", 10, (0, 1)),
+        ("bytes=-1", 10, (9, 10)),
+        ("bytes=0-9", 10, (0, 10)),
+        ("bytes=0-", 10, (0, 10)),
+        ("bytes=3-5", 10, (3, 6)),
+        ("bytes=9-9", 10, (9, 10)),
+        ("bytes=9-", 10, (9, 10)),
+        ("bytes=100-", 1000, (100, 1000)),
+        ("bytes=-3", 10, (7, 10)),
+        ("bytes=-10", 10, (0, 10)),
+        ("bytes=-11", 10, (0, 10)),  # suffix longer than the file: all of it
+        ("bytes=-1000", 10, (0, 10)),
+        ("bytes=5-100", 10, (5, 10)),  # last-pos clamped
+        ("bytes=0-10", 10, (0, 10)),
+        ("bytes=0-0", 1, (0, 1)),
+        ("bytes=-1", 1, (0, 1)),
+        ("bytes=007-008", 10, (7, 9)),  # leading zeros
+        ("BYTES=0-0", 10, (0, 1)),  # unit is case-insensitive
+        ("Bytes=0-0", 10, (0, 1)),
+        (" bytes = 1 - 2 ", 10, (1, 3)),  # blanks tolerated
+        ("bytes=\t1-2\t", 10, (1, 3)),
+        ("bytes=0-0,", 10, (0, 1)),  # empty list elements are skipped
+        ("bytes=, 2-3 ,", 10, (2, 4)),
+        ("bytes=0-" + HUGE, 10, (0, 10)),
+        ("bytes=-" + HUGE, 10, (0, 10)),
+        ("bytes=" + "0" * 5000 + "5-6", 10, (5, 7)),
+        ("bytes=4294967296-4294967296", 2**33, (2**32, 2**32 + 1)),
+        # unsatisfiable (416)
+        ("bytes=10-", 10, U),
+        ("bytes=10-20", 10, U),
+        ("bytes=100-200", 10, U),
+        ("bytes=-0", 10, U),
+        ("bytes=-000", 10, U),
+        ("bytes=0-0", 0, U),
+        ("bytes=-1", 0, U),
+        ("bytes=0-", 0, U),
+        ("bytes=" + HUGE + "-", 10, U),
+        ("bytes=" + HUGE + "-" + HUGE, 10, U),
+    ],
+)
+def test_parse_range(header, size, expected):
+    assert http.parse_range(header, size) == expected
+
+
+def test_regression_range_bytes_0_0_is_one_byte():
+    # whitenoise#711: bytes=0-0 and bytes=-1 must not be empty or off by one
+    assert http.parse_range("bytes=0-0", 10) == (0, 1)
+    assert http.parse_range("bytes=-1", 10) == (9, 10)
+    assert http.content_range(0, 1, 10) == "bytes 0-0/10"
+    assert http.content_range(9, 10, 10) == "bytes 9-9/10"
+
+
+def test_regression_range_huge_digits_do_not_raise():
+    # int() refuses strings longer than sys.get_int_max_str_digits()
+    assert http.parse_range("bytes=" + HUGE + "-" + HUGE + "0", 10) is U
+    assert http.parse_range("bytes=" + HUGE + "0-" + HUGE, 10) is None
+
+
+def test_unsatisfiable_is_a_singleton():
+    import pickle
+
+    assert repr(U) == "UNSATISFIABLE"
+    assert pickle.loads(pickle.dumps(U)) is U
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "size", "expected"),
+    [
+        (0, 1, 10, "bytes 0-0/10"),
+        (0, 10, 10, "bytes 0-9/10"),
+        (3, 6, 10, "bytes 3-5/10"),
+        (2**40, 2**40 + 1, 2**41, "bytes 1099511627776-1099511627776/2199023255552"),
+    ],
+)
+def test_content_range(start, end, size, expected):
+    assert http.content_range(start, end, size) == expected
+
+
+@pytest.mark.parametrize(("size", "expected"), [(0, "bytes */0"), (10, "bytes */10")])
+def test_unsatisfied_range(size, expected):
+    assert http.unsatisfied_range(size) == expected
+
+
+_numbers = st.one_of(st.just(""), st.integers(0, 2**70).map(str), st.text("0123456789", max_size=30))
+_blank = st.sampled_from(["", " ", "\t"])
+_specs = st.builds(lambda a, b, c, d: a + b + "-" + c + d, _blank, _numbers, _numbers, _blank)
+_range_headers = st.one_of(
+    st.none(),
+    st.text(),
+    st.builds(
+        lambda unit, specs: unit + "=" + ",".join(specs),
+        st.sampled_from(["bytes", "BYTES", " bytes ", "items", ""]),
+        st.lists(_specs, min_size=0, max_size=3),
+    ),
+)
+
+
+@given(header=_range_headers, size=st.one_of(st.integers(0, 20), st.integers(0, 2**64)))
+def test_parse_range_property(header, size):
+    result = http.parse_range(header, size)
+    if result is None or result is U:
+        return
+    start, end = result
+    assert isinstance(start, int) and isinstance(end, int)
+    assert 0 <= start < end <= size

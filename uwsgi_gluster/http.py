@@ -222,3 +222,109 @@ def cache_control(max_age: Optional[int]) -> Optional[str]:
     if max_age is None:
         return None
     return "public, max-age=%d" % max(0, int(max_age))
+
+
+# --------------------------------------------------------------------------
+# Range requests (RFC 9110 section 14)
+# --------------------------------------------------------------------------
+
+
+class _Unsatisfiable:
+    """Type of :data:`UNSATISFIABLE`; compare with ``is``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSATISFIABLE"
+
+    def __reduce__(self) -> str:
+        return "UNSATISFIABLE"
+
+
+#: :func:`parse_range` result meaning "answer 416 with ``Content-Range:
+#: bytes */size``" (use :func:`unsatisfied_range`).
+UNSATISFIABLE = _Unsatisfiable()
+
+_RANGE_SPEC = re.compile(r"[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*", re.ASCII)
+
+
+def _position(digits: str, size: int) -> int:
+    """``int(digits)`` capped at ``size + 1``.
+
+    Every later use only compares a position with ``size``, so capping keeps
+    the answer while sparing ``int()`` of a thousands-digit string (which
+    Python refuses beyond ``sys.get_int_max_str_digits()``).
+    """
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(size)) + 1:
+        return size + 1
+    return min(int(digits), size + 1)
+
+
+def _digits_less(a: str, b: str) -> bool:
+    """``int(a) < int(b)`` for strings of ASCII digits of any length."""
+    a, b = a.lstrip("0"), b.lstrip("0")
+    return (len(a), a) < (len(b), b)
+
+
+def parse_range(header: Optional[str], size: int) -> Union[None, _Unsatisfiable, Tuple[int, int]]:
+    """Interpret a ``Range`` header against a representation of ``size`` bytes.
+
+    Returns one of:
+
+    * ``None``: ignore the header and serve the whole representation with
+      200. This is the answer for no header, a unit other than ``bytes``
+      (compared case-insensitively), any syntax error (including
+      ``bytes=5-2``, where last < first) and for **more than one range**: we
+      never build ``multipart/byteranges`` responses and serve several ranges
+      as a plain 200 of the whole, which RFC 9110 14.2 permits. A list is
+      "more than one range" even when its members overlap or repeat.
+    * :data:`UNSATISFIABLE`: answer 416 with ``Content-Range: bytes */size``.
+      That is the case when first-pos >= size, for ``bytes=-0`` and for any
+      range on an empty representation (size 0).
+    * ``(start, end_exclusive)`` with ``0 <= start < end_exclusive <= size``:
+      answer 206 with :func:`content_range`.
+
+    Per RFC 9110 14.1.2: ``bytes=0-0`` and ``bytes=-1`` are one byte; a
+    last-pos at or beyond the end is clamped to the last byte; a suffix
+    longer than the representation selects all of it (``(0, size)``); an open
+    range ``bytes=N-`` runs to the end. Blanks around ``=``, ``-`` and list
+    items are tolerated, and empty list elements (``bytes=,0-1``) are skipped.
+    Numbers of any length are fine. Never raises for a ``str``.
+    """
+    if not isinstance(header, str):
+        return None
+    unit, sep, ranges = header.partition("=")
+    if not sep or unit.strip(" \t").lower() != "bytes":
+        return None
+    specs = [spec for spec in ranges.split(",") if spec.strip(" \t")]
+    if len(specs) != 1:
+        return None
+    match = _RANGE_SPEC.fullmatch(specs[0])
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None  # "bytes=-"
+        suffix = _position(last, size)
+        if suffix == 0 or size <= 0:
+            return UNSATISFIABLE
+        return (max(0, size - suffix), size)
+    if last and _digits_less(last, first):
+        return None
+    start = _position(first, size)
+    if start >= size:
+        return UNSATISFIABLE
+    end = size if not last else min(_position(last, size) + 1, size)
+    return (start, end)
+
+
+def content_range(start: int, end_exclusive: int, size: int) -> str:
+    """``Content-Range`` value of a 206, e.g. ``'bytes 0-0/10'`` for ``(0, 1)``."""
+    return "bytes %d-%d/%d" % (start, end_exclusive - 1, size)
+
+
+def unsatisfied_range(size: int) -> str:
+    """``Content-Range`` value of a 416, e.g. ``'bytes */10'``."""
+    return "bytes */%d" % size
