@@ -412,3 +412,150 @@ def test_parse_range_property(header, size):
     start, end = result
     assert isinstance(start, int) and isinstance(end, int)
     assert 0 <= start < end <= size
+
+
+# --------------------------------------------------------------------------
+# evaluate_preconditions / if_range_allows
+# --------------------------------------------------------------------------
+
+ETAG = '"abc123"'
+OTHER = '"zzz999"'
+MTIME = RFC_EXAMPLE
+AT = "Sun, 06 Nov 1994 08:49:37 GMT"  # == MTIME
+BEFORE = "Sun, 06 Nov 1994 08:49:36 GMT"  # MTIME - 1
+AFTER = "Sun, 06 Nov 1994 08:49:38 GMT"  # MTIME + 1
+FUTURE = "Fri, 31 Dec 9999 23:59:59 GMT"
+IM, INM, IMS, IUS = (
+    "HTTP_IF_MATCH",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "expected"),
+    [
+        # unconditional
+        ("GET", {}, 200),
+        ("HEAD", {}, 200),
+        ("GET", {"HTTP_RANGE": "bytes=0-0"}, 200),
+        # If-Match: strong comparison, '*' matches
+        ("GET", {IM: ETAG}, 200),
+        ("GET", {IM: "*"}, 200),
+        ("GET", {IM: " * "}, 200),
+        ("GET", {IM: OTHER}, 412),
+        ("GET", {IM: "W/" + ETAG}, 412),  # weak never matches strongly
+        ("GET", {IM: OTHER + ", " + ETAG}, 200),
+        ("GET", {IM: OTHER + "," + ETAG}, 200),
+        ("GET", {IM: '"a,b", ' + ETAG}, 200),  # comma inside a tag
+        ("GET", {IM: '"a,b"'}, 412),
+        ("GET", {IM: "abc123"}, 412),  # unquoted: malformed, no match
+        ("GET", {IM: "garbage, " + ETAG}, 200),  # a bad member does not hide a good one
+        ("GET", {IM: '"abc123'}, 412),
+        ("GET", {IM: "*, " + OTHER}, 412),  # '*' only alone
+        ("PUT", {IM: OTHER}, 412),
+        ("DELETE", {IM: ETAG}, 200),
+        ("GET", {IM: ""}, 200),  # blank = absent
+        # If-Unmodified-Since, only without If-Match
+        ("GET", {IUS: AT}, 200),
+        ("GET", {IUS: AFTER}, 200),
+        ("GET", {IUS: BEFORE}, 412),
+        ("GET", {IUS: "not a date"}, 200),  # unparsable: ignored
+        ("GET", {IM: ETAG, IUS: BEFORE}, 200),  # If-Match wins, IUS ignored
+        ("GET", {IM: OTHER, IUS: AFTER}, 412),
+        ("PUT", {IUS: BEFORE}, 412),
+        # If-None-Match: weak comparison
+        ("GET", {INM: ETAG}, 304),
+        ("HEAD", {INM: ETAG}, 304),
+        ("GET", {INM: "W/" + ETAG}, 304),
+        ("GET", {INM: "w/" + ETAG}, 304),
+        ("GET", {INM: "*"}, 304),
+        ("GET", {INM: OTHER}, 200),
+        ("GET", {INM: OTHER + ", W/" + ETAG}, 304),
+        ("GET", {INM: '  "x" ,  ' + ETAG + "  "}, 304),
+        ("GET", {INM: "abc123"}, 200),  # unquoted: no match
+        ("POST", {INM: ETAG}, 412),
+        ("PUT", {INM: "*"}, 412),
+        ("OPTIONS", {INM: ETAG}, 412),
+        ("POST", {INM: OTHER}, 200),
+        ("GET", {INM: ""}, 200),
+        # If-None-Match present: If-Modified-Since is not evaluated
+        ("GET", {INM: OTHER, IMS: AT}, 200),
+        ("GET", {INM: ETAG, IMS: BEFORE}, 304),
+        # If-Modified-Since
+        ("GET", {IMS: AT}, 304),
+        ("HEAD", {IMS: AT}, 304),
+        ("GET", {IMS: AFTER}, 304),
+        ("GET", {IMS: FUTURE}, 304),
+        ("GET", {IMS: BEFORE}, 200),
+        ("GET", {IMS: "Sunday, 06-Nov-94 08:49:37 GMT"}, 304),
+        ("GET", {IMS: "Sun Nov  6 08:49:37 1994"}, 304),
+        ("GET", {IMS: "garbage"}, 200),
+        ("GET", {IMS: ""}, 200),
+        ("GET", {IMS: AT + "; length=123"}, 200),  # old Netscape extension: unparsable
+        ("POST", {IMS: AT}, 200),  # only for GET/HEAD
+        ("PUT", {IMS: FUTURE}, 200),
+        # order of evaluation
+        ("GET", {IM: OTHER, INM: ETAG}, 412),  # step 1 before step 3
+        ("GET", {IUS: BEFORE, IMS: AT}, 412),  # step 2 before step 4
+        ("GET", {IM: ETAG, INM: ETAG}, 304),
+        ("GET", {IM: "*", IMS: AT}, 304),
+        ("GET", {IUS: AT, IMS: AT}, 304),
+    ],
+)
+def test_evaluate_preconditions(method, headers, expected):
+    assert http.evaluate_preconditions(method, headers, ETAG, MTIME) == expected
+
+
+def test_regression_unparsable_if_modified_since_is_200():
+    assert http.evaluate_preconditions("GET", {IMS: "yesterday"}, ETAG, MTIME) == 200
+
+
+def test_regression_if_modified_since_later_than_mtime_is_304():
+    # werkzeug#2392: a date after mtime (even in the future) is not an error
+    for date in (AFTER, "Wed, 25 Nov 2099 19:24:04 GMT", FUTURE):
+        assert http.evaluate_preconditions("GET", {IMS: date}, ETAG, MTIME) == 304
+
+
+def test_subsecond_mtime_is_truncated_like_last_modified():
+    assert http.evaluate_preconditions("GET", {IMS: AT}, ETAG, MTIME + 0.9) == 304
+    assert http.evaluate_preconditions("GET", {IUS: AT}, ETAG, MTIME + 0.9) == 200
+
+
+def test_preconditions_with_a_real_etag():
+    etag = http.make_etag(42, 10, MTIME * 10**9)
+    gzip_etag = http.make_etag(42, 10, MTIME * 10**9, "gzip")
+    assert http.evaluate_preconditions("GET", {INM: etag}, etag, MTIME) == 304
+    assert http.evaluate_preconditions("GET", {INM: etag}, gzip_etag, MTIME) == 200
+
+
+@pytest.mark.parametrize(
+    ("if_range", "expected"),
+    [
+        (None, True),
+        (ETAG, True),
+        (" " + ETAG + " ", True),
+        (OTHER, False),
+        ("W/" + ETAG, False),  # weak never matches
+        ("w/" + ETAG, False),
+        ("abc123", False),
+        ('"abc123', False),
+        ('"', False),
+        ("", False),
+        ("*", False),
+        (AT, True),
+        ("Sunday, 06-Nov-94 08:49:37 GMT", True),
+        (BEFORE, False),  # must be equal, not merely earlier/later
+        (AFTER, False),
+        (FUTURE, False),
+        ("garbage", False),
+    ],
+)
+def test_if_range_allows(if_range, expected):
+    assert http.if_range_allows(if_range, ETAG, MTIME) is expected
+
+
+def test_if_range_with_weak_current_etag_never_matches():
+    assert http.if_range_allows('W/"abc123"', 'W/"abc123"', MTIME) is False
+    assert http.if_range_allows('"abc123"', 'W/"abc123"', MTIME) is False

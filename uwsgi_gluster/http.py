@@ -328,3 +328,127 @@ def content_range(start: int, end_exclusive: int, size: int) -> str:
 def unsatisfied_range(size: int) -> str:
     """``Content-Range`` value of a 416, e.g. ``'bytes */10'``."""
     return "bytes */%d" % size
+
+
+# --------------------------------------------------------------------------
+# Conditional requests (RFC 9110 section 13)
+# --------------------------------------------------------------------------
+
+# one list member: W/"opaque" or "opaque" (commas may appear inside quotes)
+_ETAG_ITEM = re.compile(r'[ \t]*(?:([Ww]/)?"([^"]*)")?[ \t]*(?:,|$)')
+
+
+def _parse_etag(etag: str) -> Tuple[bool, str]:
+    """``(weak, opaque)`` of one entity-tag as we produce it."""
+    weak = etag[:2] in ("W/", "w/")
+    if weak:
+        etag = etag[2:]
+    return weak, etag.strip('"')
+
+
+def _etag_list_matches(field: str, etag: str, strong: bool) -> bool:
+    """Does the If-Match / If-None-Match ``field`` match ``etag``?
+
+    ``*`` matches any current representation (and we only get here for an
+    existing file). Otherwise the field is a comma-separated list of
+    entity-tags; with ``strong`` both tags must be strong and equal (strong
+    comparison, 8.8.3.2), else only the opaque parts are compared (weak
+    comparison). Unquoted or otherwise malformed members never match.
+    """
+    if field.strip(" \t") == "*":
+        return True
+    our_weak, ours = _parse_etag(etag)
+    if strong and our_weak:
+        return False
+    pos, end = 0, len(field)
+    while pos < end:
+        match = _ETAG_ITEM.match(field, pos)
+        if match is None or match.end() == pos:
+            # skip a malformed member up to the next comma
+            comma = field.find(",", pos)
+            if comma < 0:
+                break
+            pos = comma + 1
+            continue
+        pos = match.end()
+        weak, opaque = match.group(1), match.group(2)
+        if opaque is None:
+            continue  # empty list element
+        if strong and weak:
+            continue
+        if opaque == ours:
+            return True
+    return False
+
+
+def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
+    """A conditional header, or ``None`` when absent or blank (blank = absent)."""
+    value = headers.get(name)
+    if value is None or not value.strip(" \t"):
+        return None
+    return value
+
+
+def evaluate_preconditions(method: str, headers: Mapping[str, str], etag: str, mtime: int) -> int:
+    """Evaluate the conditional headers of a request on an existing file.
+
+    ``headers`` is keyed like a WSGI environ (``HTTP_IF_MATCH``,
+    ``HTTP_IF_NONE_MATCH``, ``HTTP_IF_MODIFIED_SINCE``,
+    ``HTTP_IF_UNMODIFIED_SINCE``); a blank value counts as absent. ``etag`` is
+    the representation's current ETag and ``mtime`` its modification time in
+    seconds (truncated to a whole second, as sent in ``Last-Modified``).
+
+    Returns 200 (go on; a Range may still apply), 304 or 412, in the order of
+    RFC 9110 13.2.2:
+
+    1. If-Match present: 412 unless it is ``*`` or lists an entity-tag that is
+       strongly equal to ``etag``.
+    2. Otherwise If-Unmodified-Since: 412 if ``mtime`` is later than the date;
+       an unparsable date is ignored.
+    3. If-None-Match present: when ``*`` or any listed tag is weakly equal to
+       ``etag``, 304 for GET/HEAD and 412 for any other method; otherwise 200
+       and If-Modified-Since is not looked at.
+    4. Otherwise, for GET/HEAD only, If-Modified-Since: 304 if ``mtime`` is not
+       later than the date. An unparsable date is ignored (200). A date later
+       than ``mtime`` -- even one in the future -- is a 304, not an error
+       (werkzeug#2392).
+    """
+    mtime = int(mtime)
+    if_match = _header(headers, "HTTP_IF_MATCH")
+    if if_match is not None:
+        if not _etag_list_matches(if_match, etag, strong=True):
+            return 412
+    else:
+        since = parse_http_date(_header(headers, "HTTP_IF_UNMODIFIED_SINCE"))
+        if since is not None and mtime > since:
+            return 412
+    safe = method in ("GET", "HEAD")
+    if_none_match = _header(headers, "HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        if _etag_list_matches(if_none_match, etag, strong=False):
+            return 304 if safe else 412
+        return 200
+    if safe:
+        since = parse_http_date(_header(headers, "HTTP_IF_MODIFIED_SINCE"))
+        if since is not None and mtime <= since:
+            return 304
+    return 200
+
+
+def if_range_allows(if_range: Optional[str], etag: str, mtime: int) -> bool:
+    """May the request's Range be honoured, given its ``If-Range`` value?
+
+    True without If-Range. An entity-tag must be strong and exactly equal to
+    the (strong) ``etag``; a weak tag never matches. An HTTP-date must equal
+    ``mtime`` (whole seconds) exactly. Anything else -- blank, malformed --
+    is False, which only means "send the whole representation" and is safe.
+    """
+    if if_range is None:
+        return True
+    value = if_range.strip(" \t")
+    if value.startswith('"'):
+        return len(value) >= 2 and value.endswith('"') and value == etag and not etag.startswith("W/")
+    if value[:2] in ("W/", "w/"):
+        return False
+    date = parse_http_date(value)
+    return date is not None and date == int(mtime)
