@@ -559,3 +559,106 @@ def test_if_range_allows(if_range, expected):
 def test_if_range_with_weak_current_etag_never_matches():
     assert http.if_range_allows('W/"abc123"', 'W/"abc123"', MTIME) is False
     assert http.if_range_allows('"abc123"', 'W/"abc123"', MTIME) is False
+
+
+# --------------------------------------------------------------------------
+# parse_accept_encoding / accepts_encoding
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, {}),
+        ("", {}),
+        ("gzip", {"gzip": 1.0}),
+        ("gzip, br", {"gzip": 1.0, "br": 1.0}),
+        ("GZIP, Br", {"gzip": 1.0, "br": 1.0}),
+        ("gzip;q=0", {"gzip": 0.0}),
+        ("gzip; q=0.5, br;q=1.0, *;q=0.001", {"gzip": 0.5, "br": 1.0, "*": 0.001}),
+        ("gzip;Q=0.5", {"gzip": 0.5}),
+        ("gzip ; q = 0.5", {"gzip": 0.5}),
+        ("gzip;level=9;q=0.2", {"gzip": 0.2}),
+        ("x-gzip", {"gzip": 1.0}),
+        ("identity;q=0, *;q=0", {"identity": 0.0, "*": 0.0}),
+        ("gzip, gzip;q=0", {"gzip": 0.0}),  # duplicate: most restrictive wins
+        ("gzip;q=0, gzip", {"gzip": 0.0}),
+        (",, gzip ,", {"gzip": 1.0}),  # empty list elements
+        ("gzip br", {}),  # not a token
+        ("gzip;q=abc", {"gzip": 0.0}),  # malformed q: refused
+        ("gzip;q=", {"gzip": 0.0}),
+        ("gzip;q=2", {"gzip": 0.0}),
+        ("gzip;q=1.5", {"gzip": 0.0}),
+        ("gzip;q=-1", {"gzip": 0.0}),
+        ("gzip;q=nan", {"gzip": 0.0}),
+        ("gzip;q=inf", {"gzip": 0.0}),
+        ("gzip;q=0.0001", {"gzip": 0.0}),
+        ("gzip;q=1e0", {"gzip": 0.0}),
+        ("gzip;q=1.000", {"gzip": 1.0}),
+        ("gzip;q=0.", {"gzip": 0.0}),
+        ("gzip;q=1.", {"gzip": 1.0}),
+    ],
+)
+def test_parse_accept_encoding(header, expected):
+    assert http.parse_accept_encoding(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "coding", "expected"),
+    [
+        # no header: only identity
+        (None, "gzip", False),
+        (None, "br", False),
+        (None, "identity", True),
+        (None, "", True),
+        # empty header: no coding wanted
+        ("", "gzip", False),
+        ("", "identity", True),
+        # listed codings
+        ("gzip", "gzip", True),
+        ("gzip", "br", False),
+        ("gzip, deflate, br", "br", True),
+        ("gzip;q=0", "gzip", False),
+        ("gzip;q=0.000", "gzip", False),
+        ("gzip;q=0.001", "gzip", True),
+        ("br;q=0, gzip", "br", False),
+        ("br;q=0, gzip", "gzip", True),
+        ("GZIP", "gzip", True),
+        ("gzip", "GZip", True),
+        ("x-gzip", "gzip", True),
+        ("gzip", "x-gzip", True),
+        ("gzip;q=bogus", "gzip", False),
+        ("gzip;q=", "gzip", False),
+        # wildcard applies to codings not listed
+        ("*", "gzip", True),
+        ("*", "br", True),
+        ("*;q=0", "gzip", False),
+        ("gzip;q=0, *", "gzip", False),
+        ("gzip;q=0, *", "br", True),
+        ("br, *;q=0", "br", True),
+        ("br, *;q=0", "gzip", False),
+        # identity
+        ("gzip", "identity", True),
+        ("identity;q=0", "identity", False),
+        ("identity;q=0", "", False),
+        ("*;q=0", "identity", False),
+        ("identity, *;q=0", "identity", True),
+        ("identity;q=0.5, *;q=0", "identity", True),
+    ],
+)
+def test_accepts_encoding(header, coding, expected):
+    assert http.accepts_encoding(header, coding) is expected
+
+
+def test_regression_gzip_q0_refuses_gzip():
+    # whitenoise#352: "gzip;q=0" was taken as accepting gzip
+    assert http.accepts_encoding("gzip;q=0", "gzip") is False
+    assert http.accepts_encoding("gzip;q=0, br", "gzip") is False
+    assert http.accepts_encoding("gzip;q=0, br", "br") is True
+
+
+@given(st.text())
+def test_accept_encoding_never_raises(header):
+    prefs = http.parse_accept_encoding(header)
+    assert all(0.0 <= q <= 1.0 for q in prefs.values())
+    http.accepts_encoding(header, "gzip")

@@ -452,3 +452,68 @@ def if_range_allows(if_range: Optional[str], etag: str, mtime: int) -> bool:
         return False
     date = parse_http_date(value)
     return date is not None and date == int(mtime)
+
+
+# --------------------------------------------------------------------------
+# Content negotiation: Accept-Encoding (RFC 9110 section 12.5.3)
+# --------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII)
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?", re.ASCII)
+# RFC 9110 8.4.1: x-gzip and x-compress are the same codings as gzip/compress
+_CODING_ALIASES = {"x-gzip": "gzip", "x-compress": "compress"}
+
+
+def _coding_name(coding: str) -> str:
+    coding = coding.strip(" \t").lower()
+    return _CODING_ALIASES.get(coding, coding)
+
+
+def parse_accept_encoding(header: Optional[str]) -> Dict[str, float]:
+    """Map each coding of an ``Accept-Encoding`` value to its q-value.
+
+    Names are lower-cased (``x-gzip`` counts as ``gzip``), a member without
+    ``q`` gets 1.0, and a ``q`` that is not a valid qvalue (``q=abc``,
+    ``q=2``, ``q=nan``, ``q=-1``, ``q=``) is taken as 0, i.e. refused: a
+    malformed preference can only fall back to identity. When a coding is
+    listed twice the lowest q wins. Members that are not tokens are skipped.
+    ``None`` (no header) and ``""`` give ``{}``.
+    """
+    prefs: Dict[str, float] = {}
+    if not isinstance(header, str):
+        return prefs
+    for member in header.split(","):
+        coding, *params = member.split(";")
+        coding = _coding_name(coding)
+        if not _TOKEN.fullmatch(coding):
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip(" \t").lower() == "q":
+                value = value.strip(" \t")
+                q = float(value) if _QVALUE.fullmatch(value) else 0.0
+                break
+        prefs[coding] = min(q, prefs.get(coding, q))
+    return prefs
+
+
+def accepts_encoding(header: Optional[str], coding: str) -> bool:
+    """May a response body be sent with content-coding ``coding``?
+
+    Without an ``Accept-Encoding`` header only ``identity`` is acceptable (we
+    never compress for clients that did not ask). Otherwise a listed coding
+    is acceptable when its q is above 0 (``gzip;q=0`` refuses gzip,
+    whitenoise#352); ``*`` gives the q of every coding not listed. Identity
+    (``"identity"`` or ``""``) is acceptable unless refused explicitly with
+    ``identity;q=0`` or by ``*;q=0`` without an identity member. Names are
+    case-insensitive.
+    """
+    coding = _coding_name(coding)
+    prefs = parse_accept_encoding(header)
+    if coding in ("", "identity"):
+        q = prefs.get("identity", prefs.get("*", 1.0))
+        return q > 0
+    if coding in prefs:
+        return prefs[coding] > 0
+    return prefs.get("*", 0.0) > 0
