@@ -662,3 +662,124 @@ def test_accept_encoding_never_raises(header):
     prefs = http.parse_accept_encoding(header)
     assert all(0.0 <= q <= 1.0 for q in prefs.values())
     http.accepts_encoding(header, "gzip")
+
+
+# --------------------------------------------------------------------------
+# escape_html / render_index
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", "plain"),
+        ("a&b", "a&amp;b"),
+        ("<script>", "&lt;script&gt;"),
+        ('say "hi"', "say &quot;hi&quot;"),
+        ("it's", "it&#x27;s"),
+        ("héllo ✓", "héllo ✓"),
+    ],
+)
+def test_escape_html(text, expected):
+    assert http.escape_html(text) == expected
+
+
+def _rows(page: bytes):
+    text = page.decode("utf-8")
+    return [line for line in text.splitlines() if line.startswith("<tr><td>")]
+
+
+def test_render_index_page_shape():
+    page = http.render_index("/docs/", [("a.txt", False, 12, RFC_EXAMPLE)])
+    text = page.decode("utf-8")
+    assert isinstance(page, bytes)
+    assert text.startswith("<!DOCTYPE html>")
+    assert '<meta charset="utf-8">' in text
+    assert "<title>Index of /docs/</title>" in text
+    assert (
+        '<tr><td><a href="a.txt">a.txt</a></td><td>12</td><td>Sun, 06 Nov 1994 08:49:37 GMT</td></tr>'
+        in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("url_path", "has_parent"),
+    [("/", False), ("", False), ("/docs/", True), ("/a/b/", True)],
+)
+def test_render_index_parent_link(url_path, has_parent):
+    rows = _rows(http.render_index(url_path, []))
+    assert (rows[:1] == ['<tr><td><a href="../">../</a></td><td>-</td><td>-</td></tr>']) is has_parent
+    assert len(rows) == int(has_parent)
+
+
+def test_render_index_sorts_directories_first_then_by_name():
+    entries = [
+        ("b.txt", False, 1, 0),
+        ("zdir", True, 4096, 0),
+        ("A.txt", False, 1, 0),
+        ("adir", True, 4096, 0),
+        ("a.txt", False, 1, 0),
+    ]
+    rows = _rows(http.render_index("/", entries))
+    hrefs = [row.split('href="')[1].split('"')[0] for row in rows]
+    assert hrefs == ["adir/", "zdir/", "A.txt", "a.txt", "b.txt"]
+
+
+@pytest.mark.parametrize(
+    ("name", "is_dir", "href", "shown"),
+    [
+        ("a.txt", False, "a.txt", "a.txt"),
+        ("sub", True, "sub/", "sub/"),
+        ("with space.txt", False, "with%20space.txt", "with space.txt"),
+        ("<b>.html", False, "%3Cb%3E.html", "&lt;b&gt;.html"),
+        ('q"uote', False, "q%22uote", "q&quot;uote"),
+        ("a&b", False, "a%26b", "a&amp;b"),
+        ("what?#x", False, "what%3F%23x", "what?#x"),
+        ("100%", False, "100%25", "100%"),
+        ("javascript:alert(1)", False, "javascript%3Aalert%281%29", "javascript:alert(1)"),
+        ("café", False, "caf%C3%A9", "café"),
+        ("日本", True, "%E6%97%A5%E6%9C%AC/", "日本/"),
+        ("caf\udce9", False, "caf%E9", "caf\ufffd"),  # undecodable byte 0xE9
+        ("\ud800", False, "%ED%A0%80", "\ufffd\ufffd\ufffd"),  # lone surrogate
+    ],
+)
+def test_render_index_escapes_names(name, is_dir, href, shown):
+    (row,) = _rows(http.render_index("/", [(name, is_dir, 5, 0)]))
+    assert row.startswith('<tr><td><a href="%s">%s</a></td>' % (href, shown))
+
+
+@pytest.mark.parametrize(
+    ("is_dir", "size", "mtime", "cells"),
+    [
+        (False, 0, 0, "<td>0</td><td>Thu, 01 Jan 1970 00:00:00 GMT</td>"),
+        (False, 2**40, 1795634644, "<td>1099511627776</td><td>Wed, 25 Nov 2026 19:24:04 GMT</td>"),
+        (True, 4096, RFC_EXAMPLE, "<td>-</td><td>Sun, 06 Nov 1994 08:49:37 GMT</td>"),
+        (False, 1, 10**30, "<td>1</td><td>-</td>"),  # absurd mtime does not raise
+    ],
+)
+def test_render_index_sizes_and_dates(is_dir, size, mtime, cells):
+    (row,) = _rows(http.render_index("/", [("x", is_dir, size, mtime)]))
+    assert row.endswith(cells + "</tr>")
+
+
+def test_render_index_escapes_url_path():
+    text = http.render_index("/<x>&\udcff/", []).decode("utf-8")
+    assert "<title>Index of /&lt;x&gt;&amp;\ufffd/</title>" in text
+    assert "<h1>Index of /&lt;x&gt;&amp;\ufffd/</h1>" in text
+
+
+def test_render_index_skips_dot_entries():
+    rows = _rows(http.render_index("/", [(".", True, 0, 0), ("..", True, 0, 0), (".hidden", False, 1, 0)]))
+    assert len(rows) == 1 and 'href=".hidden"' in rows[0]
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(min_size=1), st.booleans(), st.integers(0, 2**63), st.integers(-2**40, 2**40)),
+        max_size=5,
+    ),
+    st.text(),
+)
+def test_render_index_never_raises_and_is_utf8(entries, url_path):
+    page = http.render_index(url_path, entries)
+    page.decode("utf-8")

@@ -517,3 +517,87 @@ def accepts_encoding(header: Optional[str], coding: str) -> bool:
     if coding in prefs:
         return prefs[coding] > 0
     return prefs.get("*", 0.0) > 0
+
+
+# --------------------------------------------------------------------------
+# Autoindex page
+# --------------------------------------------------------------------------
+
+
+def escape_html(text: str) -> str:
+    """Escape ``& < > " '`` for HTML text and quoted attribute values."""
+    return html.escape(text, quote=True)
+
+
+def _raw_bytes(text: str) -> bytes:
+    """The bytes a name stands for; undecodable names arrive surrogate-escaped."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate outside U+DC80..U+DCFF
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _display(text: str) -> str:
+    """``text`` as HTML-escaped, valid Unicode (undecodable bytes become U+FFFD)."""
+    return escape_html(_raw_bytes(text).decode("utf-8", "replace"))
+
+
+def _display_date(mtime: int) -> str:
+    try:
+        return http_date(mtime)
+    except (OverflowError, OSError, ValueError):
+        return "-"
+
+
+def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> bytes:
+    """The UTF-8 HTML page listing a directory.
+
+    ``url_path`` is the decoded request path of the directory; it is only
+    shown (title and heading). ``entries`` are ``(name, is_dir, size,
+    mtime)``; ``.`` and ``..`` are skipped. Rows list directories first, then
+    files, each group sorted by name (code point order, locale-independent).
+
+    Links are relative, so the page works under any mount point; the responder
+    must therefore serve directories at a URL ending in ``/`` (redirect
+    otherwise). A link is the name percent-encoded with
+    :func:`urllib.parse.quote` (``/`` kept; ``:`` encoded, so a name never
+    reads as a URL scheme), plus ``/`` for a directory; the visible text is
+    HTML-escaped. Names that are not valid UTF-8 (surrogate-escaped) link to
+    their original bytes and display with U+FFFD. A ``../`` link leads up,
+    except at ``/``. Sizes are bytes (``-`` for directories) and times are
+    HTTP dates.
+    """
+    url_path = url_path or "/"
+    title = _display(url_path)
+    rows = []
+    if url_path.strip("/"):
+        rows.append('<tr><td><a href="../">../</a></td><td>-</td><td>-</td></tr>')
+    for name, is_dir, size, mtime in sorted(entries, key=lambda e: (not e[1], e[0])):
+        if name in (".", "..") or not name:
+            continue
+        suffix = "/" if is_dir else ""
+        href = escape_html(quote(_raw_bytes(name), safe="/") + suffix)
+        rows.append(
+            '<tr><td><a href="%s">%s%s</a></td><td>%s</td><td>%s</td></tr>'
+            % (href, _display(name), suffix, "-" if is_dir else "%d" % size, _display_date(mtime))
+        )
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            "<html>",
+            "<head>",
+            '<meta charset="utf-8">',
+            "<title>Index of %s</title>" % title,
+            "</head>",
+            "<body>",
+            "<h1>Index of %s</h1>" % title,
+            "<table>",
+            "<tr><th>Name</th><th>Size</th><th>Last modified</th></tr>",
+            *rows,
+            "</table>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+    return page.encode("utf-8")
