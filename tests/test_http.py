@@ -414,6 +414,30 @@ def test_parse_range_property(header, size):
     assert 0 <= start < end <= size
 
 
+@given(
+    first=st.one_of(st.none(), st.integers(0, 300)),
+    last=st.one_of(st.none(), st.integers(0, 300)),
+    size=st.integers(0, 200),
+)
+def test_parse_range_matches_rfc_model(first, last, size):
+    """One well-formed byte-range-spec against a literal reading of RFC 9110 14.1.2."""
+    header = "bytes=%s-%s" % ("" if first is None else first, "" if last is None else last)
+    result = http.parse_range(header, size)
+    if first is None and last is None:
+        assert result is None
+    elif first is None:  # suffix-range
+        if last == 0 or size == 0:
+            assert result is U
+        else:
+            assert result == (max(0, size - last), size)
+    elif last is not None and last < first:
+        assert result is None
+    elif first >= size:
+        assert result is U
+    else:
+        assert result == (first, size if last is None else min(last + 1, size))
+
+
 # --------------------------------------------------------------------------
 # evaluate_preconditions / if_range_allows
 # --------------------------------------------------------------------------
