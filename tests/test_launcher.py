@@ -5,13 +5,13 @@ import subprocess
 import pytest
 
 from support import UWSGI_GLUSTER
-from uwsgi_gluster.launcher import PLUGIN_ARGS, uwsgi_argv
+from uwsgi_gluster.launcher import DEFAULT_ARGS, PLUGIN_ARGS, uwsgi_argv
 
 
 def test_uwsgi_argv_drops_our_options_and_adds_the_plugin():
     argv = ["--ini", "a.ini", "--glusterfs-mount", "mountpoint=/,volume=v,server=h:0",
             "--glusterfs-timeout=5", "--threads", "4"]
-    assert uwsgi_argv(argv) == ["--ini", "a.ini", "--threads", "4", *PLUGIN_ARGS]
+    assert uwsgi_argv(argv) == [*DEFAULT_ARGS, "--ini", "a.ini", "--threads", "4", *PLUGIN_ARGS]
 
 
 @pytest.mark.parametrize("line,problem", [

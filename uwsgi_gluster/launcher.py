@@ -21,6 +21,10 @@ from .config import ConfigError, read_settings
 ARGV_ENV = "UWSGI_GLUSTER_ARGV"
 OWN_OPTIONS = ("--glusterfs-mount", "--glusterfs-timeout")
 PLUGIN_ARGS = ["--remap-modifier", "0:27", "--module", "uwsgi_gluster.plugin"]
+# Defaults placed before the user's arguments, so any value the user gives wins.
+# A 64 KiB request buffer lets over-long paths reach the plugin and get a 4xx
+# instead of uWSGI's 4 KiB buffer dropping the connection.
+DEFAULT_ARGS = ["--buffer-size", "65535"]
 
 
 def uwsgi_argv(argv: Sequence[str]) -> List[str]:
@@ -35,7 +39,7 @@ def uwsgi_argv(argv: Sequence[str]) -> List[str]:
             skip = not eq
             continue
         out.append(arg)
-    return out + PLUGIN_ARGS
+    return DEFAULT_ARGS + out + PLUGIN_ARGS
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

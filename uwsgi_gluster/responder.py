@@ -1,16 +1,32 @@
-"""The WSGI application of one mount: PATH_INFO -> a file of the volume.
+"""The WSGI application of one mount: a request -> a file of the volume.
 
-Contract (matches the native plugin for GET and HEAD of files):
+Contract:
 
-* ``PATH_INFO`` (the percent-decoded request path, as uWSGI passes it) is
-  opened as-is in the mount's volume; the mountpoint is not part of it.
-* A file: ``200`` with ``Content-Type`` (only when the mime table knows the
-  extension), ``Last-Modified``, ``Content-Length``; HEAD sends no body.
-* Missing file: native's ``404``; empty or over-long path: native's ``403``;
-  a directory: ``403`` (native answers a broken ``200``); a path with a NUL
-  byte: ``400``; no reachable server: ``503`` with ``Retry-After``.
+* ``PATH_INFO`` (uWSGI has percent-decoded it once; it is never decoded again)
+  names a path in the mount's volume; the mountpoint is not part of it. Its
+  ``.``/``..`` segments are resolved lexically first, so no path leaves the
+  volume root.
+* ``GET``/``HEAD`` of a file: ``200`` with, first, the native plugin's
+  ``Content-Type`` (only when the mime table knows the extension),
+  ``Last-Modified`` and ``Content-Length``, then ``Accept-Ranges``, a strong
+  ``ETag``, ``Cache-Control`` (mount key ``max-age``) and ``Vary`` (mount key
+  ``precompressed``). HEAD sends no body.
+* Conditional requests give ``304`` (headers from an allow-list) or ``412``;
+  one ``Range`` gives ``206``/``416``; several ranges give the whole ``200``.
+* A sibling ``file.br``/``file.gz`` is sent with ``Content-Encoding`` when the
+  client accepts it and the mount has ``precompressed`` on (default).
+* Directories: ``/dir`` -> ``301`` to ``/dir/``; ``/dir/`` -> the mount's
+  ``index`` file, else an HTML listing if ``autoindex`` is on, else ``403``.
+* Errors: missing -> native's ``404``; empty or over-long path -> native's
+  ``403``; NUL in the path -> ``400``; other methods -> ``405`` with ``Allow``
+  (``OPTIONS`` -> ``200`` with ``Allow``); no reachable server -> ``503`` with
+  ``Retry-After``. A bad path never causes a ``500``.
+* With ``symlinks=false`` a path through any symlink is answered ``404``.
+  With the default (``true``) symlinks are followed by libgfapi, which
+  resolves every target inside the volume.
 * Bodies are streamed with positioned reads of at most :data:`READ_SIZE`
-  bytes; the file is closed when the body is exhausted or closed.
+  bytes, never past the requested range; the file is closed when the body is
+  exhausted or closed.
 
 :meth:`MountApp.respond` builds an immutable :class:`Response`;
 :meth:`MountApp.__call__` is the only code that speaks WSGI.
@@ -19,17 +35,20 @@ Contract (matches the native plugin for GET and HEAD of files):
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import stat as statmod
 from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Mapping, Optional, Tuple
+from urllib.parse import quote
 
-from . import gfapi
-from .http import http_date
+from . import gfapi, http
 from .mime import MimeTypes
 from .volume import Unavailable, Volume
 
 PATH_MAX = 4096
 READ_SIZE = 1 << 20
+ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
 Headers = Tuple[Tuple[str, str], ...]
 
@@ -50,10 +69,45 @@ def _plain(status: str, text: str, extra: Headers = ()) -> Response:
 NOT_FOUND = _plain("404 Not Found", "Not Found")
 FORBIDDEN = _plain("403 Forbidden", "Forbidden")
 BAD_REQUEST = _plain("400 Bad Request", "Bad Request")
+METHOD_NOT_ALLOWED = _plain("405 Method Not Allowed", "Method Not Allowed", (("Allow", http.ALLOW_HEADER),))
+PRECONDITION_FAILED = _plain("412 Precondition Failed", "Precondition Failed")
+OPTIONS = Response("200 OK", (("Allow", http.ALLOW_HEADER), ("Content-Length", "0")))
+
+_NOT_FOUND_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL, errno.ESTALE}
+_FORBIDDEN_ERRNOS = {errno.EACCES, errno.EPERM, errno.EISDIR}
 
 
 def unavailable(retry_after: int) -> Response:
     return _plain("503 Service Unavailable", "Service Unavailable", (("Retry-After", str(retry_after)),))
+
+
+def _error_response(exc: OSError) -> Response:
+    if exc.errno in _NOT_FOUND_ERRNOS:
+        return NOT_FOUND
+    if exc.errno in _FORBIDDEN_ERRNOS:
+        return FORBIDDEN
+    return unavailable(1)  # ENOTCONN, EIO...: the volume, not the request, is at fault
+
+
+def normalize(path: bytes) -> Optional[bytes]:
+    """Resolve ``.``/``..`` lexically, never above ``/``; keep a trailing slash.
+
+    Returns None if the path does not start with ``/``.
+    """
+    if not path.startswith(b"/"):
+        return None
+    parts = []
+    for part in path.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    trailing = path.endswith(b"/") or path.endswith(b"/.") or path.endswith(b"/..")
+    joined = b"/" + b"/".join(parts)
+    return joined + b"/" if trailing and parts else joined
 
 
 class FileBody:
@@ -88,48 +142,199 @@ class FileBody:
             gfapi.close(fd)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What the responder needs of a request; ``headers`` uses environ keys."""
+
+    method: str
+    path: bytes
+    script_name: bytes = b""
+    query: str = ""
+    headers: Mapping[str, str] = None  # type: ignore[assignment]
+
+    def header(self, name: str) -> Optional[str]:
+        return (self.headers or {}).get(name)
+
+
 class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
     def __init__(self, volume: Volume, mime: MimeTypes):
         self.volume = volume
         self.mime = mime
+        options = volume.spec.options
+        self.max_age = options.get("max-age")
+        self.index = options.get("index", "index.html")
+        self.autoindex = options.get("autoindex", False)
+        self.precompressed = options.get("precompressed", True)
+        self.symlinks = options.get("symlinks", True)
+        self.cache_control = http.cache_control(self.max_age)
 
-    def respond(self, method: str, path: bytes) -> Response:
-        if not path or len(path) > PATH_MAX:
+    # -- request -> response ------------------------------------------------
+
+    def respond(self, request: Request) -> Response:
+        raw = request.path
+        if not raw or len(raw) > PATH_MAX:
             return FORBIDDEN
-        if b"\0" in path:
+        if b"\0" in raw:
             return BAD_REQUEST
+        if request.method == "OPTIONS":
+            return OPTIONS
+        if request.method not in ("GET", "HEAD"):
+            return METHOD_NOT_ALLOWED
+        path = normalize(raw)
+        if path is None:
+            return NOT_FOUND
         try:
             fs = self.volume.handle()
         except Unavailable as exc:
             return unavailable(exc.retry_after)
         try:
+            if not self.symlinks and self._through_symlink(fs, path):
+                return NOT_FOUND
             fd = gfapi.open_file(fs, path)
-        except OSError:
-            return NOT_FOUND
+        except OSError as exc:
+            return _error_response(exc)
         try:
             st = gfapi.fstat(fd)
-        except OSError:
+        except OSError as exc:
             gfapi.close(fd)
-            return FORBIDDEN
+            return _error_response(exc)
+        if statmod.S_ISDIR(st.st_mode):
+            gfapi.close(fd)
+            return self._directory(fs, request, path)
         if not statmod.S_ISREG(st.st_mode):
             gfapi.close(fd)
             return FORBIDDEN
+        return self._file(fs, request, path, fd, st)
+
+    def _through_symlink(self, fs: int, path: bytes) -> bool:
+        current = b""
+        for part in [p for p in path.split(b"/") if p]:
+            current += b"/" + part
+            if statmod.S_ISLNK(gfapi.lstat(fs, current).st_mode):
+                return True
+        return False
+
+    def _file(self, fs: int, request: Request, path: bytes, fd: int, st, content_type: Optional[str] = None,
+              ) -> Response:
+        content_type = content_type or self.mime.lookup(path)
+        encoding = ""
+        if self.precompressed and request.method in ("GET", "HEAD"):
+            accept = request.header("HTTP_ACCEPT_ENCODING")
+            if accept:
+                fd, st, encoding = self._pick_encoding(fs, path, accept, fd, st)
+        try:
+            return self._file_response(request, fd, st, content_type, encoding)
+        except BaseException:
+            gfapi.close(fd)
+            raise
+
+    def _pick_encoding(self, fs: int, path: bytes, accept: str, fd: int, st):
+        for coding, suffix in ENCODINGS:
+            if not http.accepts_encoding(accept, coding):
+                continue
+            try:
+                variant = gfapi.open_file(fs, path + suffix)
+            except OSError:
+                continue
+            try:
+                vst = gfapi.fstat(variant)
+            except OSError:
+                gfapi.close(variant)
+                continue
+            if statmod.S_ISREG(vst.st_mode):
+                gfapi.close(fd)
+                return variant, vst, coding
+            gfapi.close(variant)
+        return fd, st, ""
+
+    def _file_response(self, request: Request, fd: int, st, content_type: Optional[str],
+                       encoding: str) -> Response:
+        size = st.st_size
+        mtime = st.st_mtime
+        etag = http.make_etag(st.st_ino, size, st.st_mtime * 1_000_000_000 + st.st_mtimensec, encoding)
         headers = []
-        content_type = self.mime.lookup(path)
         if content_type:
             headers.append(("Content-Type", content_type))
-        headers.append(("Last-Modified", http_date(st.st_mtime)))
-        headers.append(("Content-Length", str(st.st_size)))
-        if method == "HEAD":
+        headers.append(("Last-Modified", http.http_date(mtime)))
+        validators = [("Accept-Ranges", "bytes"), ("ETag", etag)]
+        if encoding:
+            validators.append(("Content-Encoding", encoding))
+        if self.cache_control:
+            validators.append(("Cache-Control", self.cache_control))
+        if self.precompressed:
+            validators.append(("Vary", "Accept-Encoding"))
+
+        verdict = http.evaluate_preconditions(request.method, request.headers or {}, etag, mtime)
+        if verdict == 304:
             gfapi.close(fd)
-            return Response("200 OK", tuple(headers))
-        return Response("200 OK", tuple(headers), FileBody(fd, 0, st.st_size))
+            return Response("304 Not Modified", tuple(http.not_modified_headers(headers + validators)))
+        if verdict == 412:
+            gfapi.close(fd)
+            return PRECONDITION_FAILED
+
+        status, start, length = "200 OK", 0, size
+        range_header = request.header("HTTP_RANGE")
+        if range_header and http.if_range_allows(request.header("HTTP_IF_RANGE"), etag, mtime):
+            wanted = http.parse_range(range_header, size)
+            if wanted is http.UNSATISFIABLE:
+                gfapi.close(fd)
+                return Response("416 Range Not Satisfiable",
+                                (("Content-Range", http.unsatisfied_range(size)), ("Content-Length", "0"))
+                                + tuple(validators))
+            if wanted is not None:
+                start, end = wanted
+                status, length = "206 Partial Content", end - start
+                validators.append(("Content-Range", http.content_range(start, end, size)))
+        headers.append(("Content-Length", str(length)))
+        headers.extend(validators)
+        if request.method == "HEAD" or length == 0:
+            gfapi.close(fd)
+            return Response(status, tuple(headers))
+        return Response(status, tuple(headers), FileBody(fd, start, length))
+
+    def _directory(self, fs: int, request: Request, path: bytes) -> Response:
+        if not request.path.endswith(b"/"):
+            location = quote(request.script_name + path + b"/", safe="/")
+            if request.query:
+                location += "?" + request.query
+            return Response("301 Moved Permanently", (("Location", location), ("Content-Type", "text/plain"),
+                                                      ("Content-Length", "0")))
+        base = path if path.endswith(b"/") else path + b"/"
+        if self.index:
+            index_path = base + self.index.encode()
+            try:
+                fd = gfapi.open_file(fs, index_path)
+                st = gfapi.fstat(fd)
+            except OSError:
+                pass
+            else:
+                if statmod.S_ISREG(st.st_mode):
+                    return self._file(fs, request, index_path, fd, st)
+                gfapi.close(fd)
+        if not self.autoindex:
+            return FORBIDDEN
+        try:
+            entries = [(os.fsdecode(name), statmod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime)
+                       for name, st in gfapi.listdir_stat(fs, base)]
+        except OSError as exc:
+            return _error_response(exc)
+        page = http.render_index(os.fsdecode(request.script_name + base), entries)
+        headers = (("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))))
+        return Response("200 OK", headers, () if request.method == "HEAD" else (page,))
+
+    # -- WSGI ---------------------------------------------------------------
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "").encode("latin-1")
-        response = self.respond(environ.get("REQUEST_METHOD", "GET"), path)
+        request = Request(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            path=environ.get("PATH_INFO", "").encode("latin-1"),
+            script_name=environ.get("SCRIPT_NAME", "").encode("latin-1"),
+            query=environ.get("QUERY_STRING", ""),
+            headers=environ,
+        )
+        response = self.respond(request)
         start_response(response.status, list(response.headers))
         return response.body
 

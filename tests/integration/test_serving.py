@@ -79,7 +79,9 @@ def test_names_and_sizes(server, path):
 
 
 def test_directory_is_not_served_as_a_broken_200(server):
-    assert server.get("/a/b").status == 403
+    reply = server.get("/a/b")
+    assert (reply.status, reply.header("Location")) == (301, "/a/b/")
+    assert server.get("/a/b/").status == 403  # no index.html, no autoindex
 
 
 def test_nul_byte_in_path_is_400(server):
