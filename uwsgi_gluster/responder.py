@@ -24,9 +24,11 @@ Contract:
 * With ``symlinks=false`` a path through any symlink is answered ``404``.
   With the default (``true``) symlinks are followed by libgfapi, which
   resolves every target inside the volume.
-* Bodies are streamed with positioned reads of at most :data:`READ_SIZE`
-  bytes, never past the requested range; the file is closed when the body is
-  exhausted or closed.
+* Small files (and "not found") come from a per-worker :class:`FileCache`,
+  revalidated against the volume at least every second; larger files are
+  streamed with positioned reads of at most :data:`READ_SIZE` bytes, never
+  past the requested range, and the file is closed when the body is exhausted
+  or closed.
 
 :meth:`MountApp.respond` builds an immutable :class:`Response`;
 :meth:`MountApp.__call__` is the only code that speaks WSGI.
@@ -43,6 +45,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from . import gfapi, http
+from .cache import MISSING, Entry, FileCache
 from .mime import MimeTypes
 from .volume import Unavailable, Volume
 
@@ -143,6 +146,29 @@ class FileBody:
 
 
 @dataclass(frozen=True)
+class Opened:
+    """A file or directory opened on the volume but not cached; owns ``fd``."""
+
+    fd: int
+    st: object
+
+    def close(self) -> None:
+        gfapi.close(self.fd)
+
+
+def read_all(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes from the start of ``fd`` (fewer if it shrank)."""
+    buffer = ctypes.create_string_buffer(max(1, size))
+    done = 0
+    while done < size:
+        got = gfapi.pread_into(fd, ctypes.byref(buffer, done), done, size - done)
+        if got <= 0:
+            break
+        done += got
+    return buffer.raw[:done] if done != len(buffer) else buffer.raw
+
+
+@dataclass(frozen=True)
 class Request:
     """What the responder needs of a request; ``headers`` uses environ keys."""
 
@@ -159,9 +185,10 @@ class Request:
 class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
-    def __init__(self, volume: Volume, mime: MimeTypes):
+    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None):
         self.volume = volume
         self.mime = mime
+        self.cache = cache if cache is not None else FileCache()
         options = volume.spec.options
         self.max_age = options.get("max-age")
         self.index = options.get("index", "index.html")
@@ -190,23 +217,50 @@ class MountApp:
         except Unavailable as exc:
             return unavailable(exc.retry_after)
         try:
+            loaded = self._load(fs, path)
+        except OSError as exc:
+            return _error_response(exc)
+        if loaded is MISSING:
+            return NOT_FOUND
+        mode = loaded.mode if isinstance(loaded, Entry) else loaded.st.st_mode
+        if statmod.S_ISREG(mode):
+            return self._file(fs, request, path, loaded)
+        loaded.close()
+        if statmod.S_ISDIR(mode):
+            return self._directory(fs, request, path)
+        return FORBIDDEN
+
+    def _load(self, fs: int, path: bytes):
+        """``path`` as a cached :class:`Entry`, :data:`MISSING`, or :class:`Opened`.
+
+        Raises ``OSError`` for failures other than "no such file".
+        """
+        cached = self.cache.lookup(path, lambda p: gfapi.stat(fs, p))
+        if cached is not None:
+            return cached
+        try:
             if not self.symlinks and self._through_symlink(fs, path):
-                return NOT_FOUND
+                return MISSING
             fd = gfapi.open_file(fs, path)
         except OSError as exc:
-            return _error_response(exc)
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                self.cache.remember_missing(path)
+                return MISSING
+            raise
         try:
             st = gfapi.fstat(fd)
-        except OSError as exc:
+            if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
+                return Opened(fd, st)
+            content = read_all(fd, st.st_size)
+        except BaseException:
             gfapi.close(fd)
-            return _error_response(exc)
-        if statmod.S_ISDIR(st.st_mode):
-            gfapi.close(fd)
-            return self._directory(fs, request, path)
-        if not statmod.S_ISREG(st.st_mode):
-            gfapi.close(fd)
-            return FORBIDDEN
-        return self._file(fs, request, path, fd, st)
+            raise
+        gfapi.close(fd)
+        if len(content) != st.st_size:  # changed while read: serve what was read, cache nothing
+            self.cache.forget(path)
+            return Entry(identity=(st.st_ino, len(content), -1), mode=st.st_mode, size=len(content),
+                         mtime=st.st_mtime, mtime_ns=-1, ino=st.st_ino, content=content)
+        return self.cache.store(path, st, content)
 
     def _through_symlink(self, fs: int, path: bytes) -> bool:
         current = b""
@@ -216,44 +270,46 @@ class MountApp:
                 return True
         return False
 
-    def _file(self, fs: int, request: Request, path: bytes, fd: int, st, content_type: Optional[str] = None,
-              ) -> Response:
-        content_type = content_type or self.mime.lookup(path)
+    def _file(self, fs: int, request: Request, path: bytes, loaded) -> Response:
+        content_type = self.mime.lookup(path)
         encoding = ""
-        if self.precompressed and request.method in ("GET", "HEAD"):
+        if self.precompressed:
             accept = request.header("HTTP_ACCEPT_ENCODING")
             if accept:
-                fd, st, encoding = self._pick_encoding(fs, path, accept, fd, st)
+                loaded, encoding = self._pick_encoding(fs, path, accept, loaded)
         try:
-            return self._file_response(request, fd, st, content_type, encoding)
+            return self._file_response(request, loaded, content_type, encoding)
         except BaseException:
-            gfapi.close(fd)
+            if isinstance(loaded, Opened):
+                loaded.close()
             raise
 
-    def _pick_encoding(self, fs: int, path: bytes, accept: str, fd: int, st):
+    def _pick_encoding(self, fs: int, path: bytes, accept: str, loaded):
         for coding, suffix in ENCODINGS:
             if not http.accepts_encoding(accept, coding):
                 continue
             try:
-                variant = gfapi.open_file(fs, path + suffix)
+                variant = self._load(fs, path + suffix)
             except OSError:
                 continue
-            try:
-                vst = gfapi.fstat(variant)
-            except OSError:
-                gfapi.close(variant)
+            if variant is MISSING:
                 continue
-            if statmod.S_ISREG(vst.st_mode):
-                gfapi.close(fd)
-                return variant, vst, coding
-            gfapi.close(variant)
-        return fd, st, ""
+            mode = variant.mode if isinstance(variant, Entry) else variant.st.st_mode
+            if statmod.S_ISREG(mode):
+                if isinstance(loaded, Opened):
+                    loaded.close()
+                return variant, coding
+            variant.close()
+        return loaded, ""
 
-    def _file_response(self, request: Request, fd: int, st, content_type: Optional[str],
-                       encoding: str) -> Response:
-        size = st.st_size
-        mtime = st.st_mtime
-        etag = http.make_etag(st.st_ino, size, st.st_mtime * 1_000_000_000 + st.st_mtimensec, encoding)
+    def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
+        if isinstance(loaded, Entry):
+            size, mtime, mtime_ns, ino = loaded.size, loaded.mtime, loaded.mtime_ns, loaded.ino
+        else:
+            st = loaded.st
+            size, mtime, ino = st.st_size, st.st_mtime, st.st_ino
+            mtime_ns = st.st_mtime * 1_000_000_000 + st.st_mtimensec
+        etag = http.make_etag(ino, size, mtime_ns, encoding)
         headers = []
         if content_type:
             headers.append(("Content-Type", content_type))
@@ -266,23 +322,25 @@ class MountApp:
         if self.precompressed:
             validators.append(("Vary", "Accept-Encoding"))
 
+        def finish(response: Response) -> Response:
+            if isinstance(loaded, Opened):
+                loaded.close()
+            return response
+
         verdict = http.evaluate_preconditions(request.method, request.headers or {}, etag, mtime)
         if verdict == 304:
-            gfapi.close(fd)
-            return Response("304 Not Modified", tuple(http.not_modified_headers(headers + validators)))
+            return finish(Response("304 Not Modified", tuple(http.not_modified_headers(headers + validators))))
         if verdict == 412:
-            gfapi.close(fd)
-            return PRECONDITION_FAILED
+            return finish(PRECONDITION_FAILED)
 
         status, start, length = "200 OK", 0, size
         range_header = request.header("HTTP_RANGE")
         if range_header and http.if_range_allows(request.header("HTTP_IF_RANGE"), etag, mtime):
             wanted = http.parse_range(range_header, size)
             if wanted is http.UNSATISFIABLE:
-                gfapi.close(fd)
-                return Response("416 Range Not Satisfiable",
-                                (("Content-Range", http.unsatisfied_range(size)), ("Content-Length", "0"))
-                                + tuple(validators))
+                return finish(Response("416 Range Not Satisfiable",
+                                       (("Content-Range", http.unsatisfied_range(size)), ("Content-Length", "0"))
+                                       + tuple(validators)))
             if wanted is not None:
                 start, end = wanted
                 status, length = "206 Partial Content", end - start
@@ -290,9 +348,11 @@ class MountApp:
         headers.append(("Content-Length", str(length)))
         headers.extend(validators)
         if request.method == "HEAD" or length == 0:
-            gfapi.close(fd)
-            return Response(status, tuple(headers))
-        return Response(status, tuple(headers), FileBody(fd, start, length))
+            return finish(Response(status, tuple(headers)))
+        if isinstance(loaded, Entry):
+            content = loaded.content
+            return Response(status, tuple(headers), (content if length == size else content[start:start + length],))
+        return Response(status, tuple(headers), FileBody(loaded.fd, start, length))
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
@@ -305,14 +365,14 @@ class MountApp:
         if self.index:
             index_path = base + self.index.encode()
             try:
-                fd = gfapi.open_file(fs, index_path)
-                st = gfapi.fstat(fd)
+                loaded = self._load(fs, index_path)
             except OSError:
-                pass
-            else:
-                if statmod.S_ISREG(st.st_mode):
-                    return self._file(fs, request, index_path, fd, st)
-                gfapi.close(fd)
+                loaded = MISSING
+            if loaded is not MISSING:
+                mode = loaded.mode if isinstance(loaded, Entry) else loaded.st.st_mode
+                if statmod.S_ISREG(mode):
+                    return self._file(fs, request, index_path, loaded)
+                loaded.close()
         if not self.autoindex:
             return FORBIDDEN
         try:
