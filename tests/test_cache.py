@@ -1,0 +1,109 @@
+"""The small-file cache: freshness bound, revalidation, bounds (pure units, fake clock and stat)."""
+
+import errno
+from types import SimpleNamespace
+
+import pytest
+
+from uwsgi_gluster.cache import MISSING, Entry, FileCache
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def st(ino=1, size=3, mtime=50, nsec=0, mode=0o100644):
+    return SimpleNamespace(st_ino=ino, st_size=size, st_mtime=mtime, st_mtimensec=nsec, st_mode=mode)
+
+
+def gone(_path):
+    raise OSError(errno.ENOENT, "gone")
+
+
+def never(_path):
+    raise AssertionError("the volume must not be asked while the entry is fresh")
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def test_fresh_entry_needs_no_volume_call(clock):
+    cache = FileCache(clock=clock)
+    cache.store(b"/a", st(), b"abc")
+    clock.now += 0.99
+    entry = cache.lookup(b"/a", never)
+    assert isinstance(entry, Entry) and entry.content == b"abc"
+
+
+def test_stale_entry_revalidated_by_one_stat(clock):
+    cache = FileCache(clock=clock)
+    cache.store(b"/a", st(), b"abc")
+    clock.now += 1.0
+    calls = []
+    entry = cache.lookup(b"/a", lambda p: calls.append(p) or st())
+    assert entry.content == b"abc" and calls == [b"/a"]
+    clock.now += 0.5
+    assert cache.lookup(b"/a", never).content == b"abc"  # trusted again for a second
+
+
+@pytest.mark.parametrize("changed", [st(size=4), st(mtime=51), st(nsec=1), st(ino=2)])
+def test_changed_file_is_dropped_after_the_freshness_bound(clock, changed):
+    cache = FileCache(clock=clock)
+    cache.store(b"/a", st(), b"abc")
+    clock.now += 1.0
+    assert cache.lookup(b"/a", lambda p: changed) is None
+    assert len(cache) == 0 and cache.size_bytes == 0
+
+
+def test_deleted_file_is_dropped(clock):
+    cache = FileCache(clock=clock)
+    cache.store(b"/a", st(), b"abc")
+    clock.now += 2
+    assert cache.lookup(b"/a", gone) is None
+
+
+def test_missing_is_cached_and_rechecked(clock):
+    cache = FileCache(clock=clock)
+    cache.remember_missing(b"/x")
+    assert cache.lookup(b"/x", never) is MISSING
+    clock.now += 1.5
+    assert cache.lookup(b"/x", gone) is MISSING
+    clock.now += 1.5
+    assert cache.lookup(b"/x", lambda p: st()) is None  # it appeared: read the volume
+
+
+def test_large_files_are_not_cached(clock):
+    cache = FileCache(clock=clock, max_file=10)
+    entry = cache.store(b"/big", st(size=11), b"x" * 11)
+    assert entry.content == b"x" * 11 and len(cache) == 0
+
+
+def test_total_bytes_bounded_least_recently_used_first(clock):
+    cache = FileCache(clock=clock, max_bytes=10, max_file=10)
+    cache.store(b"/a", st(size=4), b"aaaa")
+    cache.store(b"/b", st(size=4), b"bbbb")
+    cache.lookup(b"/a", never)  # /a is now the most recent
+    cache.store(b"/c", st(size=4), b"cccc")
+    assert cache.size_bytes == 8
+    assert cache.lookup(b"/b", never) is None
+    assert cache.lookup(b"/a", never).content == b"aaaa"
+
+
+def test_entry_count_bounded(clock):
+    cache = FileCache(clock=clock, max_entries=3)
+    for i in range(10):
+        cache.remember_missing(b"/%d" % i)
+    assert len(cache) == 3
+
+
+def test_restore_replaces_and_accounts_bytes(clock):
+    cache = FileCache(clock=clock)
+    cache.store(b"/a", st(size=3), b"abc")
+    cache.store(b"/a", st(size=5, mtime=60), b"abcde")
+    assert cache.size_bytes == 5 and len(cache) == 1
