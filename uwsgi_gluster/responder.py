@@ -84,6 +84,10 @@ def unavailable(retry_after: int) -> Response:
     return _plain("503 Service Unavailable", "Service Unavailable", (("Retry-After", str(retry_after)),))
 
 
+_CONNECTION_ERRNOS = {errno.ENOTCONN, errno.EIO, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EHOSTUNREACH,
+                      errno.ECONNRESET, errno.ESHUTDOWN}
+
+
 def _error_response(exc: OSError) -> Response:
     if exc.errno in _NOT_FOUND_ERRNOS:
         return NOT_FOUND
@@ -219,7 +223,10 @@ class MountApp:
         try:
             loaded = self._load(fs, path)
         except OSError as exc:
+            if exc.errno in _CONNECTION_ERRNOS:
+                self.volume.report(False)
             return _error_response(exc)
+        self.volume.report(True)
         if loaded is MISSING:
             return NOT_FOUND
         mode = loaded.mode if isinstance(loaded, Entry) else loaded.st.st_mode

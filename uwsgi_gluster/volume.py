@@ -9,8 +9,14 @@ Contract:
   failed ``glfs_init`` cannot be retried on the same one), each bounded by the
   connect deadline. A dead server is skipped, never the end of the list. Once
   one answers, the others are added as the runtime fallback list.
-* When no server answers, :class:`Unavailable` is raised, and further attempts
-  wait ``retry_interval`` seconds so requests are answered at once meanwhile.
+* The first connect of a process is synchronous (post-fork, before requests).
+  Later ones run in a background thread: meanwhile, and for ``retry_interval``
+  seconds after a failed round, :meth:`Volume.handle` raises
+  :class:`Unavailable` at once, so no request waits on a dead cluster.
+* A connected handle whose calls have failed with connection errors for
+  ``stale_after`` seconds with no success in between is dropped, and a fresh
+  ``glfs_t`` is connected in the background (:meth:`Volume.report`).
+* Each state change is logged once.
 * Handles are never ``glfs_fini``-ed: that takes ~10 s and the process is
   exiting or the handle is unusable anyway.
 """
@@ -28,6 +34,7 @@ from .log import log as default_log, worker_id as default_worker_id
 
 DEFAULT_CONNECT_TIMEOUT = 10
 RETRY_INTERVAL = 2.0
+STALE_AFTER = 15.0
 
 
 class Unavailable(Exception):
@@ -68,16 +75,23 @@ class Volume:
     def __init__(self, spec: MountSpec, connect_timeout: Optional[float] = None,
                  log: Callable[[str], None] = default_log,
                  worker_id: Callable[[], int] = default_worker_id,
-                 retry_interval: float = RETRY_INTERVAL):
+                 retry_interval: float = RETRY_INTERVAL, stale_after: float = STALE_AFTER):
         self.spec = spec
         self.connect_timeout = connect_timeout or DEFAULT_CONNECT_TIMEOUT
         self.retry_interval = retry_interval
+        self.stale_after = stale_after
         self._log = log
         self._worker_id = worker_id
         self._lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, pid: Optional[int]) -> None:
         self._fs: Optional[int] = None
-        self._pid: Optional[int] = None
+        self._pid = pid
+        self._tried = False
+        self._connecting = False
         self._next_attempt = 0.0
+        self._failing_since: Optional[float] = None
 
     @property
     def connected(self) -> bool:
@@ -90,16 +104,20 @@ class Volume:
             return fs
         with self._lock:
             if self._pid != os.getpid():
-                self._fs, self._pid, self._next_attempt = None, os.getpid(), 0.0
-            if self._fs is None:
-                now = time.monotonic()
-                if now < self._next_attempt:
-                    raise Unavailable(self.spec.mountpoint, max(1, round(self._next_attempt - now)))
+                self._reset(os.getpid())
+            if self._fs is not None:
+                return self._fs
+            if not self._tried:
+                self._tried = True
                 self._fs = self._connect()
-                if self._fs is None:
-                    self._next_attempt = time.monotonic() + self.retry_interval
-                    raise Unavailable(self.spec.mountpoint, max(1, round(self.retry_interval)))
-            return self._fs
+                if self._fs is not None:
+                    return self._fs
+                self._next_attempt = time.monotonic() + self.retry_interval
+            elif not self._connecting and time.monotonic() >= self._next_attempt:
+                self._connecting = True
+                threading.Thread(target=self._reconnect, name="glfs-reconnect", daemon=True).start()
+            wait = max(self._next_attempt - time.monotonic(), self.retry_interval if self._connecting else 0)
+            raise Unavailable(self.spec.mountpoint, max(1, round(wait)))
 
     def connect(self) -> bool:
         """Connect now (e.g. right after fork); True if the volume is usable."""
@@ -108,6 +126,38 @@ class Volume:
             return True
         except Unavailable:
             return False
+
+    def report(self, ok: bool) -> None:
+        """Tell the volume whether a call on its handle worked (``ok``) or failed
+        with a connection error; a handle failing for ``stale_after`` s is dropped."""
+        if ok:
+            if self._failing_since is not None:
+                self._failing_since = None
+                self._log(f"worker {self._worker_id()}: volume {self.spec.volume} for mountpoint "
+                          f"{self.spec.mountpoint} answers again")
+            return
+        now = time.monotonic()
+        with self._lock:
+            if self._fs is None or self._pid != os.getpid():
+                return
+            if self._failing_since is None:
+                self._failing_since = now
+                self._log(f"worker {self._worker_id()}: volume {self.spec.volume} for mountpoint "
+                          f"{self.spec.mountpoint} is failing (answering 503)")
+            elif now - self._failing_since >= self.stale_after:
+                self._log(f"worker {self._worker_id()}: dropping the handle of volume {self.spec.volume} "
+                          f"after {now - self._failing_since:.0f} s of failures; reconnecting on a fresh one")
+                self._fs, self._failing_since = None, None
+                self._next_attempt = 0.0
+
+    def _reconnect(self) -> None:
+        fs = self._connect()
+        with self._lock:
+            self._connecting = False
+            if fs is not None and self._pid == os.getpid():
+                self._fs = fs
+            else:
+                self._next_attempt = time.monotonic() + self.retry_interval
 
     def _new_handle(self) -> int:
         fs = gfapi.new(self.spec.volume)
