@@ -177,7 +177,11 @@ def _netns_refusal() -> str | None:
     if shutil.which("ip") is None:
         return "the cluster tests need iproute2 ('ip' not found)"
     if os.path.exists(f"/run/netns/{Cluster.client_ns}"):
-        return None
+        entered = subprocess.run(["ip", "netns", "exec", Cluster.client_ns, "true"], capture_output=True, text=True)
+        if entered.returncode == 0:
+            return None
+        if "No such file" not in entered.stderr:  # else: a stale entry, `up` recreates it
+            return f"'ip netns exec' is not permitted on this machine: {entered.stderr.strip()}"
     probe = f"ugc-probe-{os.getpid()}"
     added = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if added.returncode:
