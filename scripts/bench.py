@@ -487,8 +487,10 @@ def profile(files, mixed_lua: Path, args) -> int:
         for label, path, script in (("tiny", TINY, None), ("mixed", "/", mixed_lua)):
             out = RESULTS / f"profile-{label}.txt"
             cmd = [str(PYSPY), "record", "--pid", str(server.workers[0]), "--duration", str(args.duration),
-                   "--rate", "200", "--format", "raw", "-o", str(out), "--nonblocking"]
-            cmd += (["--native"] if args.native else []) + shlex.split(os.environ.get("PYSPY_ARGS", ""))
+                   "--rate", "200", "--format", "raw", "-o", str(out)]
+            # --nonblocking (no pausing of the worker per sample) cannot unwind C frames
+            cmd += ["--native"] if args.native else ["--nonblocking"]
+            cmd += shlex.split(os.environ.get("PYSPY_ARGS", ""))
             spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(0.5)  # let py-spy attach before the load starts
             res = run_wrk(server, label, path, args, script)
