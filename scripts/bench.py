@@ -23,6 +23,10 @@ What it does, in order:
 3. Prints ours / native / ratio / target / PASS-FAIL, writes
    ``bench-results/bench.json`` and ``docs/bench.png``.
 
+uWSGI's http-socket closes the connection after each answer without saying so,
+so wrk counts a socket "read" error per request (for both servers alike) and
+reconnects; those are reported, not treated as failures. Non-2xx answers are.
+
 Exit status: 0 when the report was produced (whether or not targets are met);
 1 when something is broken (a server does not start, wrong bytes, wrk fails,
 non-2xx answers); 2 for bad arguments.
