@@ -430,6 +430,10 @@ def run_wrk(server: Server, label: str, path: str, args, script: Optional[Path] 
 
 def bench_server(name: str, command: List[str], files, huge_sha: str, mixed_lua: Path, args) -> dict:
     server = Server(name, command)
+    load_before = os.getloadavg()
+    if load_before[0] > (os.cpu_count() or 1):
+        log(f"WARNING: load average {load_before[0]:.1f} on {os.cpu_count()} CPUs before the {name} run: "
+            "other processes compete for CPU, numbers will be noisy")
     try:
         server.start()
         verify(server, files)
@@ -449,6 +453,7 @@ def bench_server(name: str, command: List[str], files, huge_sha: str, mixed_lua:
             "mixed_p99_ms": mixed["p99_ms"],
             "peak_rss_mib": peak / MiB,
             "stream_rss_growth_mib": stream["growth_mib"],
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
             "detail": {"workers": server.workers, "tiny": tiny, "medium": medium, "mixed": mixed,
                        "stream": stream},
         }
@@ -660,6 +665,9 @@ def main(argv=None) -> int:
             "mb": "10^6 bytes", "elapsed_s": round(time.monotonic() - began, 1)}
     rows = verdicts(results, args)
     print_table(rows)
+    for name, res in results.items():
+        print(f"load average (1 min) around the {name} run: {res['loadavg_before'][0]:.1f} -> "
+              f"{res['loadavg_after'][0]:.1f} on {os.cpu_count()} CPUs")
     out = RESULTS / "bench.json"
     out.write_text(json.dumps({"meta": meta, "metrics": rows, "results": results}, indent=2) + "\n")
     log(f"wrote {out}")
