@@ -1,0 +1,21 @@
+# make bench: side-by-side benchmark of uwsgi-gluster against the native plugin
+# (scripts/bench.py; results in bench-results/bench.json and docs/bench.png).
+#
+#   make bench                          DURATION=10 CONNECTIONS=30 by default
+#   make bench BENCH_ARGS='--only ours'
+#   make bench-profile                  py-spy on our worker under the 14 B and mixed loads
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: bench-profile
+
+# matplotlib and py-spy: the optional `bench` extra of setup.cfg
+$(BENCH_STAMP): $(STAMP) setup.cfg
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: venv gluster $(BENCH_STAMP)
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+bench-profile: venv gluster $(BENCH_STAMP)
+	$(BIN)/python scripts/bench.py --profile $(BENCH_ARGS)
