@@ -193,6 +193,29 @@ def pread_into(fd: int, buffer, offset: int, count: int) -> int:
     return got
 
 
+# A new bytes object is filled in place by glfs_pread before any Python code can
+# see it (the same pattern CPython's own os.read() uses), saving a copy per read.
+_bytes_new = ctypes.pythonapi.PyBytes_FromStringAndSize
+_bytes_new.restype = ctypes.py_object
+_bytes_new.argtypes = (c_void_p, c_ssize_t)
+_bytes_data = ctypes.pythonapi.PyBytes_AsString
+_bytes_data.restype = c_void_p
+_bytes_data.argtypes = (ctypes.py_object,)
+
+
+def pread_bytes(fd: int, offset: int, count: int) -> bytes:
+    """Up to ``count`` bytes at ``offset`` as a new bytes object (b"" at end of
+    file), read straight into it: no intermediate buffer, no copy unless the
+    read comes back short."""
+    if count <= 0:
+        return b""
+    data = _bytes_new(None, count)
+    got = glfs_pread(fd, _bytes_data(data), count, offset, 0, None)
+    if got < 0:
+        raise _error("glfs_pread")
+    return data if got == count else data[:got]
+
+
 def pwrite_all(fd: int, data: bytes, offset: int = 0) -> None:
     view = memoryview(data)
     while view:

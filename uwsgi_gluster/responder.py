@@ -36,7 +36,6 @@ Contract:
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import stat as statmod
@@ -124,8 +123,7 @@ class FileBody:
         self._fd: Optional[int] = fd
         self._offset = start
         self._remaining = length
-        self._buffer = ctypes.create_string_buffer(max(1, min(length, read_size)))
-        self._size = len(self._buffer)
+        self._read_size = read_size
 
     def __iter__(self):
         return self
@@ -134,14 +132,13 @@ class FileBody:
         if self._remaining <= 0 or self._fd is None:
             self.close()
             raise StopIteration
-        want = min(self._remaining, self._size)
-        got = gfapi.pread_into(self._fd, self._buffer, self._offset, want)
-        if got <= 0:
+        chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self._read_size))
+        if not chunk:
             self.close()
             raise IOError(f"file shrank while it was being sent ({self._remaining} bytes missing)")
-        self._offset += got
-        self._remaining -= got
-        return ctypes.string_at(self._buffer, got)
+        self._offset += len(chunk)
+        self._remaining -= len(chunk)
+        return chunk
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
@@ -162,14 +159,18 @@ class Opened:
 
 def read_all(fd: int, size: int) -> bytes:
     """Up to ``size`` bytes from the start of ``fd`` (fewer if it shrank)."""
-    buffer = ctypes.create_string_buffer(max(1, size))
-    done = 0
+    data = gfapi.pread_bytes(fd, 0, size)
+    if len(data) in (0, size):
+        return data
+    parts = [data]
+    done = len(data)
     while done < size:
-        got = gfapi.pread_into(fd, ctypes.byref(buffer, done), done, size - done)
-        if got <= 0:
+        more = gfapi.pread_bytes(fd, done, size - done)
+        if not more:
             break
-        done += got
-    return buffer.raw[:done] if done != len(buffer) else buffer.raw
+        parts.append(more)
+        done += len(more)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
