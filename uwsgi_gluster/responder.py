@@ -310,7 +310,9 @@ class MountApp:
             variant.close()
         return loaded, ""
 
-    def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
+    def _describe(self, loaded, content_type: Optional[str], encoding: str):
+        """``(size, mtime, etag, headers, validators)`` of a file; headers are
+        the native plugin's first ones, validators the ones we add."""
         if isinstance(loaded, Entry):
             size, mtime, mtime_ns, ino = loaded.size, loaded.mtime, loaded.mtime_ns, loaded.ino
         else:
@@ -329,6 +331,18 @@ class MountApp:
             validators.append(("Cache-Control", self.cache_control))
         if self.precompressed:
             validators.append(("Vary", "Accept-Encoding"))
+        return size, mtime, etag, tuple(headers), tuple(validators)
+
+    def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
+        if isinstance(loaded, Entry):  # a cached file: describe it once per coding and type
+            key = (encoding, content_type)
+            description = loaded.extra.get(key)
+            if description is None:
+                description = loaded.extra[key] = self._describe(loaded, content_type, encoding)
+        else:
+            description = self._describe(loaded, content_type, encoding)
+        size, mtime, etag, base, added = description
+        headers, validators = list(base), list(added)
 
         def finish(response: Response) -> Response:
             if isinstance(loaded, Opened):
