@@ -6,6 +6,16 @@ import random
 
 MTIME = 1_700_000_000
 
+# One ini for the corpus volume, served the same way by ours and the native plugin
+# (a Debian-style ini: it still says `plugins = glusterfs`).
+CORPUS_INI = """[uwsgi]
+plugins = glusterfs
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
+threads = 8
+"""
+
 
 def _blob(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)

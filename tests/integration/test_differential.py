@@ -7,16 +7,9 @@ is known to be wrong, the test pins both behaviours.
 
 import pytest
 
-from corpus import CORPUS
+from corpus import CORPUS, CORPUS_INI as INI
 from support import native, ours, raw_request, request, url_path
 
-INI = """[uwsgi]
-plugins = glusterfs
-http-socket = 127.0.0.1:{port}
-http-socket-modifier1 = 27
-glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
-threads = 8
-"""
 COMPARED = ("Content-Type", "Content-Length", "Last-Modified")
 EXTRA_PATHS = ["/missing.txt", "/missing/deeper/x.html", "/a/../hello.txt", "/../hello.txt", "/hello.txt/",
                "/HELLO.TXT", "/sizes/../one.bin"]

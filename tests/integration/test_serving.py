@@ -5,17 +5,10 @@ import re
 
 import pytest
 
-from corpus import CORPUS, MTIME
+from corpus import CORPUS, CORPUS_INI as INI, MTIME
 from support import ROOT, ours, raw_request, request
 from uwsgi_gluster.http import http_date
 
-INI = """[uwsgi]
-plugins = glusterfs
-http-socket = 127.0.0.1:{port}
-http-socket-modifier1 = 27
-glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
-threads = 8
-"""
 
 
 @pytest.fixture(scope="module")
