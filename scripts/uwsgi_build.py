@@ -59,6 +59,7 @@ DEFAULT_CACHE = "/var/cache/uwsgi-gluster"
 # constant lets a changed config (another clone, another venv) be relinked only.
 EMBED_NAME = "uwsgi_gluster_embed.ini"
 PROFILE_NAME = "uwsgi_gluster_profile.ini"
+PLUGIN_DIR = "uwsgi_gluster_plugins"
 
 
 class BuildError(Exception):
@@ -137,6 +138,18 @@ def read_profile(path: Path) -> configparser.ConfigParser:
     return cp
 
 
+def plugin_sources(profile_path: Path) -> list:
+    """Absolute paths of the profile's ``[uwsgi-gluster] plugin_sources``."""
+    cp = read_profile(profile_path)
+    out = []
+    for rel in _csv(cp.get("uwsgi-gluster", "plugin_sources", fallback="")):
+        src = (profile_path.parent / rel).resolve()
+        if not src.is_file() or src.suffix != ".c":
+            raise BuildError(f"{profile_path}: plugin source {src} is not a .c file")
+        out.append(src)
+    return out
+
+
 def _csv(value: str) -> list:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -147,6 +160,12 @@ def render(profile_path: Path, info: dict, venv: Path) -> tuple[str, str, dict]:
     u = cp["uwsgi"]
     checks = {k: _csv(cp.get("uwsgi-gluster", k, fallback=""))
               for k in ("require_cflags", "forbid_cflags", "require_options", "forbid_plugins")}
+    # One-file plugins shipped with the profile: copied into the build tree (so
+    # no object file lands in the clone) and appended to embedded_plugins.
+    extra = [f"{Path(src).stem}={PLUGIN_DIR}/{Path(src).name}" for src in plugin_sources(profile_path)]
+    if extra:
+        u["embedded_plugins"] = "+, " + ", ".join(extra) if not u.get("embedded_plugins") \
+            else u["embedded_plugins"] + ", " + ", ".join(extra)
     for key in ("main_plugin", "embedded_plugins", "plugins"):
         named = [p.split("=")[0].strip().lstrip("+") for p in _csv(u.get(key, ""))]
         bad = sorted(set(named) & set(checks["forbid_plugins"]))
@@ -232,6 +251,8 @@ def cache_key(profile_path: Path, info: dict, venv: Path) -> str:
     if cp["uwsgi"].get("inherit"):
         add("inherit", cp["uwsgi"]["inherit"])  # resolved inside the pinned source: covered by the version
     add("builder", Path(__file__).read_bytes())
+    for src in plugin_sources(profile_path):
+        add("plugin", src.name.encode() + b"\0" + src.read_bytes())
     add("python", _output([str(venv_python(venv)), "-c",
                            "import sys, sysconfig; print(sys.version, sys.abiflags, "
                            "sysconfig.get_path('include'), sysconfig.get_config_var('LIBDIR'), "
@@ -303,6 +324,9 @@ def build(profile_name: str, output: Path, venv: Path, cache: Path, jobs: int | 
         write_if_changed(src / PROFILE_NAME, profile_text)
         if embed_text:
             write_if_changed(src / EMBED_NAME, embed_text)
+        for plugin in plugin_sources(profile_path):
+            (src / PLUGIN_DIR).mkdir(exist_ok=True)
+            write_if_changed(src / PLUGIN_DIR / plugin.name, plugin.read_text())
         env = dict(os.environ)
         env.pop("UWSGI_PROFILE", None)  # ours names profiles/, uwsgiconfig.py's names buildconf/
         env["UWSGI_BIN_NAME"] = "uwsgi"
@@ -331,8 +355,29 @@ def build(profile_name: str, output: Path, venv: Path, cache: Path, jobs: int | 
         tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
         shutil.copy2(src / "uwsgi", tmp)
         os.replace(tmp, output)
+        (workdir / "last-used").touch()
+    prune(cache, keep=workdir)
     log(f"built {output} (cache {workdir})")
     return output
+
+
+def prune(cache: Path, keep: Path, max_age_days: float = 30) -> None:
+    """Remove other build trees in the cache unused for ``max_age_days``."""
+    import time
+    limit = time.time() - max_age_days * 86400
+    for d in cache.iterdir():
+        if d == keep or not (d / "lock").exists() or len(d.name) != 20:
+            continue
+        stamp = d / "last-used"
+        if (stamp.stat().st_mtime if stamp.exists() else d.stat().st_mtime) > limit:
+            continue
+        with open(d / "lock") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            log(f"pruning unused build tree {d}")
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def verify(binary: Path, checks: dict) -> None:
