@@ -96,12 +96,13 @@ def server(tmp_path):
     """Start a command with an ini; stopped (by its pid) at teardown."""
     started = []
 
-    def start(cmd, ini_text: str, **kw):
-        ini = tmp_path / "test.ini"
+    def start(cmd, ini_text: str, ini_dir=None, **kw):
+        ini = (ini_dir or tmp_path) / "test.ini"
         ini.write_text(ini_text)
+        ini.chmod(0o644)
         log = open(tmp_path / "server.log", "w")
         proc = subprocess.Popen([*map(str, cmd), "--ini", str(ini)], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=tmp_path, **kw)
+                                cwd=ini_dir or tmp_path, **kw)
         log.close()
         started.append(proc)
         return proc
@@ -114,6 +115,17 @@ def server(tmp_path):
 def log_text(tmp_path) -> str:
     path = tmp_path / "server.log"
     return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.fixture
+def public_dir():
+    """A directory any user can read (pytest's tmp_path is root-only)."""
+    import shutil
+    import tempfile
+    path = Path(tempfile.mkdtemp(prefix="uwsgi-gluster-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
