@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import configparser
-import contextlib
 import fcntl
 import hashlib
 import json

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILDER, REPO, build, free_port, log_text, wait_children, wait_port
+from buildsupport import BUILDER, REPO, build, free_port, log_text, wait_children, wait_port
 
 sys.path.insert(0, str(REPO / "scripts"))
 import uwsgi_build  # noqa: E402

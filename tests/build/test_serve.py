@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, free_port, log_text, wait_port
+from buildsupport import REPO, free_port, log_text, wait_port
 
 PLUGIN = REPO / "uwsgi_gluster" / "plugin.py"
 VOLUME = "demo"
