@@ -89,11 +89,13 @@ def pkg_config(package: str = PKG_CONFIG_PACKAGE, env=None) -> dict:
         if proc.returncode != 0:
             where = env.get("PKG_CONFIG_PATH")
             where = f"PKG_CONFIG_PATH={where!r}" if where else "PKG_CONFIG_PATH is not set"
+            said = proc.stderr.strip().splitlines()
             raise BuildError(
-                f"pkg-config cannot find {package} ({where}; pkg-config said: "
-                f"{proc.stderr.strip() or 'nothing'}). Install libglusterfs-dev, or set "
-                f"PKG_CONFIG_PATH to the directory holding {package}.pc of the GlusterFS "
-                f"you want, e.g. PKG_CONFIG_PATH=/opt/glusterfs/lib/pkgconfig make")
+                f"pkg-config cannot find {package} ({where}).\n"
+                f"  Install libglusterfs-dev, or set PKG_CONFIG_PATH to the directory holding "
+                f"{package}.pc of the GlusterFS you want,\n"
+                f"  e.g. PKG_CONFIG_PATH=/opt/glusterfs/lib/pkgconfig make\n"
+                f"  (pkg-config said: {said[-1] if said else 'nothing'})")
         return proc.stdout.strip()
 
     info = {
