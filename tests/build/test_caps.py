@@ -1,0 +1,128 @@
+"""cap = net_bind_service with uid/gid: ./uwsgi's own --cap, and uwsgi_gluster.caps for the launcher."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from buildsupport import REPO, free_port, log_text, proc_status, wait_children, wait_port
+
+from uwsgi_gluster import caps
+
+NET_BIND_SERVICE = 1 << 10
+
+
+def _can_read_interpreter(user: str) -> bool:
+    probe = os.path.join(sys.base_prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "os.py")
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-r", probe]).returncode == 0
+
+
+def _assert_worker(pid: int, uid: int, gid: int) -> dict:
+    st = proc_status(pid)
+    assert st["Uid"].split() == [str(uid)] * 4, st["Uid"]
+    assert st["Gid"].split() == [str(gid)] * 4, st["Gid"]
+    assert int(st["CapEff"], 16) == NET_BIND_SERVICE, st["CapEff"]
+    assert int(st["CapPrm"], 16) == NET_BIND_SERVICE, st["CapPrm"]
+    return st
+
+
+def test_built_uwsgi_cap(uwsgi_bin, test_user, server, tmp_path):
+    user, uid, gid = test_user
+    port = free_port()
+    ini = (f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nmaster = true\nprocesses = 2\n"
+           f"uid = {user}\ngid = {user}\ncap = net_bind_service\n")
+    if not _can_read_interpreter(user):
+        # The embedded Python is initialised after the switch to uid; when the
+        # interpreter lives where that user cannot read (pyenv under /root), keep
+        # the master as root: workers still switch and take the capability.
+        ini += "master-as-root = true\n"
+    master = server([uwsgi_bin], ini)
+    wait_port(port, master)
+    workers = wait_children(master.pid)
+    assert len(workers) == 2, log_text(tmp_path)
+    for pid in workers:
+        _assert_worker(pid, uid, gid)
+    assert "setting capability net_bind_service [10]" in log_text(tmp_path)
+
+
+LAUNCH = """
+import sys
+import pyuwsgi
+from uwsgi_gluster.caps import CapError, apply_caps
+try:
+    apply_caps(sys.argv[1:])
+except CapError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(1)
+sys.exit(pyuwsgi.run(sys.argv[1:]) or 0)
+"""
+
+
+def test_launcher_cap_binds_privileged_port(test_user, server, tmp_path, public_dir):
+    """What the launcher does with apply_caps: pyuwsgi as uid, holding the capability.
+
+    pyuwsgi reads the ini after the switch, so it must be readable by the user."""
+    pytest.importorskip("pyuwsgi")
+    user, uid, gid = test_user
+    port = free_port(low=600)  # < 1024: only CAP_NET_BIND_SERVICE lets uid bind it
+    ini = (f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nmaster = true\nprocesses = 1\n"
+           f"uid = {user}\ngid = {user}\ncap = net_bind_service\n")
+    master = server([sys.executable, "-c", LAUNCH], ini, ini_dir=public_dir,
+                    env=dict(os.environ, PYTHONPATH=str(REPO)))
+    wait_port(port, master)
+    st = _assert_worker(master.pid, uid, gid)  # the launcher process is uWSGI's master
+    assert int(st["CapAmb"], 16) == NET_BIND_SERVICE
+    for pid in wait_children(master.pid):
+        _assert_worker(pid, uid, gid)
+    assert "cap: running as uid" in log_text(tmp_path)
+
+
+# -- refusing, with file, line and key -------------------------------------------
+
+def _ini(tmp_path, text):
+    path = tmp_path / "x.ini"
+    path.write_text("[uwsgi]\n" + text)
+    return ["--ini", str(path)], str(path)
+
+
+def test_no_cap_no_change(tmp_path):
+    argv, _ = _ini(tmp_path, "uid = nobody\n")
+    assert caps.cap_request(argv) is None
+    assert caps.apply_caps(argv) is None
+
+
+def test_cap_request_reads_ini_and_command_line(tmp_path):
+    argv, path = _ini(tmp_path, "uid = 0\ngid = 0\ncap = net_bind_service,sys_nice\n")
+    req = caps.cap_request(argv)
+    assert req.caps == (10, 23) and req.uid == 0 and req.gid == 0
+    assert req.where == f"{path} line 4"
+    req = caps.cap_request(argv + ["--cap", "12"])
+    assert req.caps == (12,) and req.where.startswith("command line")
+
+
+def test_unknown_capability_names_line(tmp_path):
+    argv, path = _ini(tmp_path, "cap = net_bind_servce\n")
+    with pytest.raises(caps.CapError) as err:
+        caps.cap_request(argv)
+    assert f"{path} line 2: cap: unknown capability 'net_bind_servce'" in str(err.value)
+
+
+def test_cap_with_chroot_is_refused(tmp_path):
+    argv, path = _ini(tmp_path, "chroot = /srv\ncap = net_bind_service\n")
+    with pytest.raises(caps.CapError) as err:
+        caps.cap_request(argv)
+    assert f"{path} line 3: cap:" in str(err.value) and f"chroot ({path} line 2)" in str(err.value)
+
+
+def test_cap_needs_root(tmp_path, monkeypatch):
+    argv, path = _ini(tmp_path, "cap = net_bind_service\n")
+    monkeypatch.setattr(os, "getuid", lambda: 1000)
+    with pytest.raises(caps.CapError, match=f"{path} line 2: cap: needs uwsgi-gluster started as root"):
+        caps.apply_caps(argv)
+
+
+def test_check_cap_supported_alias():
+    assert caps.check_cap_supported is caps.cap_request
