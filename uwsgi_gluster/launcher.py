@@ -56,6 +56,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.environ[ARGV_ENV] = json.dumps(argv)
     import pyuwsgi
 
+    from .caps import CapError, apply_caps
+    # Everything the plugin imports is loaded now, as root: after a `cap` user
+    # switch the interpreter's own files may no longer be readable.
+    from . import cache, http, mime, responder, volume  # noqa: F401
+
+    try:
+        apply_caps(argv)  # pyuwsgi has no --cap: switch user keeping the caps here
+    except CapError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return pyuwsgi.run(uwsgi_argv(argv)) or 0
 
 

@@ -48,35 +48,30 @@ def test_built_uwsgi_cap(uwsgi_bin, test_user, server, tmp_path):
     assert "setting capability net_bind_service [10]" in log_text(tmp_path)
 
 
-LAUNCH = """
-import sys
-import pyuwsgi
-from uwsgi_gluster.caps import CapError, apply_caps
-try:
-    apply_caps(sys.argv[1:])
-except CapError as exc:
-    print(exc, file=sys.stderr)
-    sys.exit(1)
-sys.exit(pyuwsgi.run(sys.argv[1:]) or 0)
-"""
+def _get(port: int, path: str) -> bytes:
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as reply:
+        return reply.read()
 
 
-def test_launcher_cap_binds_privileged_port(test_user, server, tmp_path, public_dir):
-    """What the launcher does with apply_caps: pyuwsgi as uid, holding the capability.
+def test_launcher_cap_binds_privileged_port_and_serves(volumes, test_user, server, tmp_path, public_dir):
+    """The real ``uwsgi-gluster`` console script with ``cap``: master and worker run as
+    uid/gid holding only CAP_NET_BIND_SERVICE, on a port below 1024, and serve a file.
 
     pyuwsgi reads the ini after the switch, so it must be readable by the user."""
-    pytest.importorskip("pyuwsgi")
     user, uid, gid = test_user
     port = free_port(low=600)  # < 1024: only CAP_NET_BIND_SERVICE lets uid bind it
-    ini = (f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nmaster = true\nprocesses = 1\n"
-           f"uid = {user}\ngid = {user}\ncap = net_bind_service\n")
-    master = server([sys.executable, "-c", LAUNCH], ini, ini_dir=public_dir,
-                    env=dict(os.environ, PYTHONPATH=str(REPO)))
+    ini = (f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\n"
+           "glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0\n"
+           f"master = true\nprocesses = 1\nthreads = 4\nuid = {user}\ngid = {user}\ncap = net_bind_service\n")
+    launcher = os.path.join(os.path.dirname(sys.executable), "uwsgi-gluster")
+    master = server([launcher], ini, ini_dir=public_dir)
     wait_port(port, master)
     st = _assert_worker(master.pid, uid, gid)  # the launcher process is uWSGI's master
     assert int(st["CapAmb"], 16) == NET_BIND_SERVICE
     for pid in wait_children(master.pid):
         _assert_worker(pid, uid, gid)
+    assert _get(port, "/hello.txt") == b"Hello, Gluster"
     assert "cap: running as uid" in log_text(tmp_path)
 
 
