@@ -43,3 +43,19 @@ def test_bad_command_line_mount_names_the_argument():
                           text=True, timeout=60)
     assert done.returncode == 1
     assert "command line argument 2 (--glusterfs-mount): glusterfs-mount:" in done.stderr
+
+
+def test_log_finds_uwsgi_created_after_import(monkeypatch, capsys):
+    """Regression: the launcher imports log.py before pyuwsgi creates `uwsgi`;
+    worker ids and uWSGI's logger must still be used once it exists."""
+    import sys
+    import types
+
+    from uwsgi_gluster import log
+
+    assert log.worker_id() == 0
+    lines = []
+    fake = types.SimpleNamespace(worker_id=lambda: 3, log=lines.append)
+    monkeypatch.setitem(sys.modules, "uwsgi", fake)
+    log.log(f"worker {log.worker_id()} connected")
+    assert lines == ["[glusterfs] worker 3 connected"]

@@ -1,26 +1,37 @@
-"""Log lines in uWSGI's style, through uWSGI's logger when running inside it."""
+"""Log lines in uWSGI's style, through uWSGI's logger when running inside it.
+
+The ``uwsgi`` module is looked up at each call, not at import: the launcher
+imports this module before pyuwsgi has created ``uwsgi``.
+"""
 
 from __future__ import annotations
 
 import sys
 
-try:  # inside uWSGI (pyuwsgi or an embedded Python plugin)
-    import uwsgi as _uwsgi
-except ImportError:  # plain Python: tests, tools
-    _uwsgi = None
+
+def _uwsgi():
+    module = sys.modules.get("uwsgi")
+    if module is None:
+        try:
+            import uwsgi as module  # present only inside uWSGI
+        except ImportError:
+            return None
+    return module
 
 
 def log(message: str) -> None:
     """Write one ``[glusterfs] ...`` line to uWSGI's log (stderr outside uWSGI)."""
     line = f"[glusterfs] {message}"
-    if _uwsgi is not None and hasattr(_uwsgi, "log"):
-        _uwsgi.log(line)
+    module = _uwsgi()
+    if module is not None and hasattr(module, "log"):
+        module.log(line)
     else:
         print(line, file=sys.stderr, flush=True)
 
 
 def worker_id() -> int:
     """uWSGI's id of this worker (0 in the master or outside uWSGI)."""
-    if _uwsgi is not None and hasattr(_uwsgi, "worker_id"):
-        return _uwsgi.worker_id()
+    module = _uwsgi()
+    if module is not None and hasattr(module, "worker_id"):
+        return module.worker_id()
     return 0
