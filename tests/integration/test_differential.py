@@ -55,3 +55,32 @@ def test_native_bug_dead_first_server_breaks_every_file(volumes, tmp_path):
         assert request(theirs.port, "GET", "/hello.txt").status == 404
         reply = request(mine.port, "GET", "/hello.txt")
         assert (reply.status, reply.body) == (200, b"Hello, Gluster")
+
+
+ROUTED = """[uwsgi]
+plugins = glusterfs
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
+glusterfs-mount = mountpoint=/foo,volume=unbit002,server=127.0.0.1:0
+glusterfs-mount = mountpoint=/bar,volume=unbit003,server=127.0.0.1:0
+route = ^/foo(/.*)$ setscriptname:/foo
+route = ^/foo(/.*)$ setpathinfo:$1
+route = ^/keep(/.*)$ setscriptname:/foo
+route = ^/byapp(/.*)$ setapp:/bar
+route = ^/byapp(/.*)$ setpathinfo:$1
+threads = 4
+"""
+
+
+@pytest.mark.parametrize("target", [
+    "/whoami.txt", "/foo/whoami.txt", "/foo/hello.txt", "/keep/whoami.txt", "/byapp/whoami.txt",
+    "/byapp/hello.txt", "/bar/whoami.txt",
+])
+def test_non_root_mountpoints_open_the_same_paths_as_native(volumes, tmp_path_factory, target):
+    """SCRIPT_NAME (setscriptname) or UWSGI_APPID (setapp) picks the mount, and
+    PATH_INFO, not including the mountpoint, is what is opened in its volume."""
+    workdir = tmp_path_factory.mktemp("routed")
+    with native(ROUTED, workdir).start() as theirs, ours(ROUTED, workdir).start() as mine:
+        expected = summary(request(theirs.port, "GET", target))
+        assert summary(request(mine.port, "GET", target)) == expected
