@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Tuple
+from typing import Callable, Tuple
 
 DEFAULT_FRESHNESS = 1.0
 DEFAULT_MAX_BYTES = 64 << 20

@@ -252,7 +252,7 @@ def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0,
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             lines = handle.read().split("\n")
     except OSError as exc:
-        raise ConfigError(f"command line", "ini", f"cannot read {path!r}: {exc.strerror}") from None
+        raise ConfigError("command line", "ini", f"cannot read {path!r}: {exc.strerror}") from None
     current = ""
     known = {} if known is None else known
     for number, raw in enumerate(lines, 1):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from buildsupport import REPO, free_port, log_text, proc_status, wait_children, wait_port
+from buildsupport import free_port, log_text, proc_status, wait_children, wait_port
 
 from uwsgi_gluster import caps
 

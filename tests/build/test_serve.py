@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import urllib.request
 
@@ -11,7 +10,6 @@ import pytest
 
 from buildsupport import REPO, free_port, log_text, wait_port
 
-PLUGIN = REPO / "uwsgi_gluster" / "plugin.py"
 VOLUME = "demo"
 PATH = "/build-test/hello.bin"
 
@@ -28,23 +26,8 @@ def expected_bytes() -> bytes:
 def seed_volume() -> None:
     """Make sure the local glusterd serves volume demo holding PATH."""
     subprocess.run([str(REPO / "scripts" / "gluster-env"), "volume", VOLUME], check=True)
-    from uwsgi_gluster import gfapi
-    fs = gfapi.new(VOLUME)
-    gfapi.set_volfile_server(fs, "tcp", "127.0.0.1", 24007)
-    gfapi.init(fs)
-    try:
-        try:
-            gfapi.mkdir(fs, os.path.dirname(PATH))
-        except gfapi.GlusterError as exc:
-            if exc.errno != 17:  # EEXIST
-                raise
-        fd = gfapi.create_file(fs, PATH)
-        try:
-            gfapi.pwrite_all(fd, expected_bytes())
-        finally:
-            gfapi.close(fd)
-    finally:
-        gfapi.fini(fs)
+    from uwsgi_gluster.seeding import connect, write_file
+    write_file(connect(VOLUME), PATH, expected_bytes())  # no glfs_fini: it takes ~10 s
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +46,6 @@ EXTRA = {
 }
 
 
-@pytest.mark.skipif(not PLUGIN.exists(), reason="plugin not merged yet")
 @pytest.mark.parametrize("extra", list(EXTRA.values()), ids=list(EXTRA))
 def test_serves_documentation_ini(uwsgi_bin, server, tmp_path, seeded, extra):
     port = free_port()
@@ -78,3 +60,25 @@ def test_serves_documentation_ini(uwsgi_bin, server, tmp_path, seeded, extra):
         assert resp.status == 200
         body = resp.read()
     assert body == expected_bytes(), log_text(tmp_path)[-3000:]
+
+
+@pytest.mark.parametrize("name,expect", [
+    ("single-server.ini", {"/whoami.txt": b"unbit001"}),
+    ("server-list.ini", {"/whoami.txt": b"unbit001"}),  # its first server is dead
+    ("three-mountpoints.ini", {"/whoami.txt": b"unbit001"}),
+    ("routing.ini", {"/whoami.txt": b"unbit001", "/foo/whoami.txt": b"unbit002", "/bar/whoami.txt": b"unbit003"}),
+])
+def test_serves_the_inis_of_ini_dir_unchanged(uwsgi_bin, server, tmp_path, volumes, name, expect):
+    """The documentation's inis as shipped in ini/, only the port changed."""
+    port = free_port()
+    text = (REPO / "ini" / name).read_text()
+    assert "http-socket = :9090" in text
+    proc = server([uwsgi_bin], text.replace("http-socket = :9090", f"http-socket = 127.0.0.1:{port}"))
+    wait_port(port, proc)
+    for path, body in expect.items():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+            assert (resp.status, resp.read()) == (200, body)
+    if name == "server-list.ini":
+        log = log_text(tmp_path)
+        assert "worker 1 cannot connect to 127.0.0.1:24017" in log
+        assert "worker 1 connected to 127.0.0.1:24007" in log
