@@ -161,3 +161,9 @@ def test_colon_section_rereads_the_last_file(tmp_path):
                                    "[extra]\nglusterfs-mount = mountpoint=/x,volume=x,server=h:0\n")
     settings = read_settings(["--ini", ini, "--ini", ":extra"])
     assert [m.mountpoint for m in settings.mounts] == ["/", "/x"]
+
+
+def test_missing_nested_ini_names_the_including_line(tmp_path):
+    outer = write(tmp_path, "outer.ini", "[uwsgi]\nthreads = 2\nini = /nonexistent/inner.ini\n")
+    with pytest.raises(ConfigError, match=f"{outer} line 3: ini: cannot read '/nonexistent/inner.ini'"):
+        read_settings(["--ini", outer])

@@ -232,13 +232,14 @@ def _expand(value: str, path: str, known: Mapping[str, str]) -> str:
 
 
 def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0,
-             known: Optional[dict] = None) -> Iterator[Tuple[str, str, str]]:
+             known: Optional[dict] = None, origin: str = "command line") -> Iterator[Tuple[str, str, str]]:
     """Yield ``(key, value, where)`` for each line of section of an ini, in order.
 
     ``spec`` is ``file``, ``file:section`` or ``:section`` (the last file read);
     the default section is ``uwsgi``. Nested ``ini = ...`` keys are followed.
     ``known`` holds the values set so far, for ``%(name)`` expansion; it is
     shared with nested files (a placeholder must be set before it is used).
+    ``origin`` says where ``spec`` was named, for errors.
     """
     path, section = spec, "uwsgi"
     if ":" in spec:
@@ -252,7 +253,7 @@ def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0,
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             lines = handle.read().split("\n")
     except OSError as exc:
-        raise ConfigError("command line", "ini", f"cannot read {path!r}: {exc.strerror}") from None
+        raise ConfigError(origin, "ini", f"cannot read {path!r}: {exc.strerror}") from None
     current = ""
     known = {} if known is None else known
     for number, raw in enumerate(lines, 1):
@@ -270,7 +271,7 @@ def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0,
         known[key] = value
         where = f"{path} line {number}"
         if key == "ini":
-            yield from read_ini(value, path, depth + 1, known)
+            yield from read_ini(value, path, depth + 1, known, origin=where)
             continue
         yield key, value, where
 
