@@ -9,6 +9,11 @@ try:  # inside uWSGI (pyuwsgi or an embedded Python plugin)
 except ImportError:  # plain Python: tests, tools
     _uwsgi = None
 
+#: The uWSGI signal on which every worker logs ``[glusterfs] worker N open files: K``
+#: (glfds opened and not yet closed; see ``gfapi.open_files``). Raise it with e.g.
+#: ``touch-signal = /run/uwsgi-gluster.stats 120`` or ``signal-timer = 120 60``.
+STATS_SIGNAL = 120
+
 
 def log(message: str) -> None:
     """Write one ``[glusterfs] ...`` line to uWSGI's log (stderr outside uWSGI)."""
