@@ -20,3 +20,28 @@ def volumes():
     for name in VOLUMES:
         write_tree(handles[name], {"/whoami.txt": name.encode()}, mtime=MTIME)
     return handles
+
+
+# -- measurements the reliability tests report (printed even without -s) --------
+
+MEASUREMENTS: list = []
+
+
+@pytest.fixture
+def report(request, record_property):
+    """``report(text, **values)``: a measurement line for the terminal summary
+    (section "reliability measurements") and the junit properties."""
+
+    def add(text: str, **values) -> None:
+        MEASUREMENTS.append(f"{request.node.nodeid}: {text}")
+        for key, value in values.items():
+            record_property(key, value)
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASUREMENTS:
+        terminalreporter.section("reliability measurements")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)

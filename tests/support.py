@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +22,66 @@ UWSGI_GLUSTER = str(BIN / "uwsgi-gluster")
 NATIVE_UWSGI = "/usr/bin/uwsgi"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+CLONE_NEWNET = 0x40000000
+
+
+def netns_socket(netns: Optional[str] = None) -> socket.socket:
+    """A TCP socket of network namespace ``netns`` (the root one when None).
+
+    A socket belongs to the namespace of the thread that created it, and
+    ``setns`` switches only the calling thread: a short-lived helper thread
+    enters the namespace and makes the socket, the caller's threads stay where
+    they are. Raises if the namespace cannot be entered (never falls back to
+    the root namespace).
+    """
+    if netns is None:
+        return socket.socket()
+    box: dict = {}
+
+    def enter() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns({netns}): {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            box["sock"] = socket.socket()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=enter, name=f"netns-{netns}")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["sock"]
+
+
+def free_port(netns: Optional[str] = None) -> int:
+    with netns_socket(netns) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class NetnsHTTPConnection(http.client.HTTPConnection):
+    """An HTTPConnection whose socket lives in network namespace ``netns``."""
+
+    def __init__(self, host, port, netns: Optional[str] = None, timeout: float = 30):
+        super().__init__(host, port, timeout=timeout)
+        self.netns = netns
+
+    def connect(self):
+        sock = netns_socket(self.netns)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect((self.host, self.port))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
 
 
 @dataclass
@@ -41,9 +99,10 @@ class Reply:
 
 
 def request(port: int, method: str, target: str, headers: Optional[Dict[str, str]] = None,
-            timeout: float = 30, host: str = "127.0.0.1") -> Reply:
-    """One HTTP/1.0-style request on its own connection; ``target`` is sent as-is."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            timeout: float = 30, host: str = "127.0.0.1", netns: Optional[str] = None) -> Reply:
+    """One HTTP/1.0-style request on its own connection; ``target`` is sent as-is.
+    With ``netns`` the connection is made from that network namespace."""
+    conn = NetnsHTTPConnection(host, port, netns=netns, timeout=timeout)
     try:
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", f"{host}:{port}")
@@ -81,8 +140,15 @@ class Server:
     ini_text: str
     workdir: Path
     name: str = "server"
-    port: int = field(default_factory=free_port)
+    port: int = 0
     proc: Optional[subprocess.Popen] = None
+    #: run the server inside this network namespace (``ip netns exec``; it
+    #: execs, so ``proc`` is still the uWSGI master) and talk to it from there
+    netns: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self.port = free_port(self.netns)
 
     @property
     def ini_path(self) -> Path:
@@ -95,7 +161,8 @@ class Server:
     def start(self, extra_args: Sequence[str] = (), wait: bool = True, timeout: float = 60) -> "Server":
         self.ini_path.write_text(self.ini_text.replace("{port}", str(self.port)))
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([*self.command, "--ini", str(self.ini_path), *extra_args],
+            prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+            self.proc = subprocess.Popen([*prefix, *self.command, "--ini", str(self.ini_path), *extra_args],
                                          stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
                                          start_new_session=True)
         if wait:
@@ -108,14 +175,14 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                request(self.port, "HEAD", "/__ready__", timeout=5)
+                request(self.port, "HEAD", "/__ready__", timeout=5, netns=self.netns)
                 return
             except OSError:
                 time.sleep(0.2)
         raise AssertionError(f"{self.name} not ready after {timeout} s:\n{self.log()}")
 
     def get(self, path: str, headers=None, method: str = "GET") -> Reply:
-        return request(self.port, method, url_path(path), headers)
+        return request(self.port, method, url_path(path), headers, netns=self.netns)
 
     def log(self) -> str:
         try:
@@ -140,8 +207,8 @@ class Server:
         self.stop()
 
 
-def ours(ini_text: str, workdir: Path, name: str = "ours") -> Server:
-    return Server([UWSGI_GLUSTER], ini_text, workdir, name)
+def ours(ini_text: str, workdir: Path, name: str = "ours", netns: Optional[str] = None) -> Server:
+    return Server([UWSGI_GLUSTER], ini_text, workdir, name, netns=netns)
 
 
 def native(ini_text: str, workdir: Path, name: str = "native") -> Server:

@@ -24,7 +24,11 @@ PLUGIN_ARGS = ["--remap-modifier", "0:27", "--module", "uwsgi_gluster.plugin"]
 # Defaults placed before the user's arguments, so any value the user gives wins.
 # A 64 KiB request buffer lets over-long paths reach the plugin and get a 4xx
 # instead of uWSGI's 4 KiB buffer dropping the connection.
-DEFAULT_ARGS = ["--buffer-size", "65535"]
+# A reload re-execs uWSGI's binary path, which uWSGI takes from /proc/self/exe:
+# the *resolved* interpreter, outside any virtualenv, where uwsgi_gluster cannot
+# be imported. The interpreter path as invoked (sys.executable, e.g.
+# .venv/bin/python) keeps the reloaded process in the same environment.
+DEFAULT_ARGS = ["--buffer-size", "65535", "--binary-path", sys.executable]
 
 
 def uwsgi_argv(argv: Sequence[str]) -> List[str]:

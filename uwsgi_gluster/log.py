@@ -18,6 +18,11 @@ def _uwsgi():
             return None
     return module
 
+#: The uWSGI signal on which every worker logs ``[glusterfs] worker N open files: K``
+#: (glfds opened and not yet closed; see ``gfapi.open_files``). Raise it with e.g.
+#: ``touch-signal = /run/uwsgi-gluster.stats 120`` or ``signal-timer = 120 60``.
+STATS_SIGNAL = 120
+
 
 def log(message: str) -> None:
     """Write one ``[glusterfs] ...`` line to uWSGI's log (stderr outside uWSGI)."""

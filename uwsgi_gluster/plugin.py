@@ -22,8 +22,9 @@ from typing import List
 
 import uwsgi
 
+from . import gfapi
 from .config import ConfigError, Settings, read_settings
-from .log import log, worker_id
+from .log import STATS_SIGNAL, log, worker_id
 from .mime import MimeTypes
 from .responder import MountApp, NoMount
 from .volume import Volume
@@ -72,6 +73,20 @@ def _install_post_fork(volumes) -> None:
     uwsgi.post_fork_hook = post_fork
 
 
+def log_open_files(_signum: int = 0) -> None:
+    log(f"worker {worker_id()} open files: {gfapi.open_files()}")
+
+
+def _register_stats_signal() -> None:
+    register = getattr(uwsgi, "register_signal", None)
+    if register is None:
+        return
+    try:
+        register(STATS_SIGNAL, "workers", log_open_files)
+    except Exception as exc:  # noqa: BLE001 - a taken signal number must not stop serving
+        log(f"uWSGI signal {STATS_SIGNAL} not registered for open-file stats: {exc}")
+
+
 def load() -> None:
     try:
         settings = read_settings(instance_argv())
@@ -82,6 +97,7 @@ def load() -> None:
         log("no glusterfs-mount configured: every request will get 404")
     apps, volumes = build_apps(settings)
     uwsgi.applications = apps
+    _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker
         connect_all(volumes)
     else:

@@ -1,0 +1,75 @@
+"""Volfile servers that hang or are absent, on the local GlusterFS (no cluster needed).
+
+* a server that accepts and never answers, listed first: each worker gives up
+  on it after ``glusterfs-timeout`` and connects to the next one;
+* no server reachable at start-up: ``503`` + ``Retry-After`` at once (never
+  ``404`` for a file that exists), then service comes back by itself when a
+  server appears (a forwarder to the local glusterd switched on later).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from netfaults import Forwarder, HungServer, wait_for
+from support import free_port, ours
+
+INI = """[uwsgi]
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit001,server=%(servers)s
+glusterfs-timeout = %(timeout)s
+master = true
+processes = 2
+threads = 4
+"""
+
+
+def test_hung_first_server_is_given_up_after_the_timeout(volumes, tmp_path, report):
+    with HungServer() as hung:
+        ini = INI % {"servers": f"127.0.0.1:{hung.port};127.0.0.1:0", "timeout": 3}
+        t0 = time.monotonic()
+        with ours(ini, tmp_path).start(timeout=30) as server:
+            ready = time.monotonic() - t0
+            reply = server.get("/hello.txt")
+            log = server.log()
+    report(f"hung first server, glusterfs-timeout 3: ready after {ready:.1f} s; "
+           f"hung server saw {len(hung.accepted)} connection(s)")
+    assert (reply.status, reply.body) == (200, b"Hello, Gluster"), log
+    for worker in (1, 2):
+        gave_up = re.search(rf"worker {worker} cannot connect to 127\.0\.0\.1:{hung.port} .*no answer within 3 s", log)
+        connected = re.search(rf"worker {worker} connected to 127\.0\.0\.1:24007", log)
+        assert gave_up and connected and gave_up.start() < connected.start(), log
+    assert hung.accepted, "the hung server was never contacted"
+    # workers connect in parallel after fork: about one timeout, not two, and no hang
+    assert 2.5 < ready < 12, f"ready after {ready:.1f} s\n{log}"
+
+
+def test_no_server_at_start_then_recovery_without_restart(volumes, tmp_path, report):
+    port = free_port()  # nothing listens here until the forwarder starts
+    ini = INI % {"servers": f"127.0.0.1:{port}", "timeout": 5}
+    with ours(ini, tmp_path).start(timeout=30) as server:
+        down = [server.get(path) for path in ("/hello.txt", "/sizes/10MiB.bin", "/index.html") * 3]
+        for reply in down:
+            assert reply.status == 503, (reply.status, server.log())
+            assert reply.header("Retry-After") and int(reply.header("Retry-After")) >= 1
+        with Forwarder(port, ("127.0.0.1", 24007)):
+            t0 = time.monotonic()
+            # each worker reconnects on its own (in the background, when a request finds it
+            # disconnected): recovered = every worker connected and a run of 200s
+            recovered = wait_for(lambda: all(server.get(p).status == 200 for p in ("/hello.txt", "/index.html") * 4)
+                                 and len(re.findall(rf"worker \d connected to 127\.0\.0\.1:{port}", server.log())) == 2,
+                                 timeout=30)
+            statuses = {server.get("/hello.txt").status for _ in range(20)}
+            big = server.get("/sizes/3145735.bin")
+            log = server.log()
+        assert recovered is not None, f"not recovered 30 s after the server came back:\n{log}"
+        report(f"no server at start: {len(down)} x 503 with Retry-After; recovered "
+               f"{recovered:.1f} s after the server appeared, no restart")
+        assert statuses == {200} and big.status == 200 and len(big.body) == 3 * (1 << 20) + 7
+    for worker in (1, 2):
+        assert re.search(rf"worker {worker}: no server answered for mountpoint / \(volume unbit001\); retrying", log)
+        assert re.search(rf"worker {worker} connected to 127\.0\.0\.1:{port}", log), log
