@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from buildsupport import free_port, log_text, proc_status, wait_children, wait_port
+from buildsupport import children, free_port, log_text, proc_status, wait_port
 
 from uwsgi_gluster import caps
 
@@ -18,6 +19,24 @@ NET_BIND_SERVICE = 1 << 10
 def _can_read_interpreter(user: str) -> bool:
     probe = os.path.join(sys.base_prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "os.py")
     return subprocess.run(["runuser", "-u", user, "--", "test", "-r", probe]).returncode == 0
+
+
+def _switched_workers(master_pid: int, uid: int, count: int, timeout: float = 20) -> list:
+    """The master's children once ``count`` of them run as ``uid``.
+
+    A worker forks as root and switches user just after, so a look right after
+    the fork can still see uid 0; after ``timeout`` the children are returned
+    as they are and the assertions say what is wrong."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = children(master_pid)
+        try:
+            if len(kids) >= count and all(proc_status(k)["Uid"].split()[0] == str(uid) for k in kids):
+                return kids
+        except FileNotFoundError:
+            pass
+        time.sleep(0.1)
+    return children(master_pid)
 
 
 def _assert_worker(pid: int, uid: int, gid: int) -> dict:
@@ -41,7 +60,7 @@ def test_built_uwsgi_cap(uwsgi_bin, test_user, server, tmp_path):
         ini += "master-as-root = true\n"
     master = server([uwsgi_bin], ini)
     wait_port(port, master)
-    workers = wait_children(master.pid)
+    workers = _switched_workers(master.pid, uid, 2)
     assert len(workers) == 2, log_text(tmp_path)
     for pid in workers:
         _assert_worker(pid, uid, gid)
@@ -69,7 +88,7 @@ def test_launcher_cap_binds_privileged_port_and_serves(volumes, test_user, serve
     wait_port(port, master)
     st = _assert_worker(master.pid, uid, gid)  # the launcher process is uWSGI's master
     assert int(st["CapAmb"], 16) == NET_BIND_SERVICE
-    for pid in wait_children(master.pid):
+    for pid in _switched_workers(master.pid, uid, 1):
         _assert_worker(pid, uid, gid)
     assert _get(port, "/hello.txt") == b"Hello, Gluster"
     assert "cap: running as uid" in log_text(tmp_path)
