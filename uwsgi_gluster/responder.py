@@ -153,6 +153,10 @@ class Opened:
     fd: int
     st: object
 
+    @property
+    def mode(self) -> int:
+        return self.st.st_mode
+
     def close(self) -> None:
         gfapi.close(self.fd)
 
@@ -230,11 +234,10 @@ class MountApp:
         self.volume.report(True)
         if loaded is MISSING:
             return NOT_FOUND
-        mode = loaded.mode if isinstance(loaded, Entry) else loaded.st.st_mode
-        if statmod.S_ISREG(mode):
+        if statmod.S_ISREG(loaded.mode):
             return self._file(fs, request, path, loaded)
         loaded.close()
-        if statmod.S_ISDIR(mode):
+        if statmod.S_ISDIR(loaded.mode):
             return self._directory(fs, request, path)
         return FORBIDDEN
 
@@ -302,8 +305,7 @@ class MountApp:
                 continue
             if variant is MISSING:
                 continue
-            mode = variant.mode if isinstance(variant, Entry) else variant.st.st_mode
-            if statmod.S_ISREG(mode):
+            if statmod.S_ISREG(variant.mode):
                 if isinstance(loaded, Opened):
                     loaded.close()
                 return variant, coding
@@ -391,8 +393,7 @@ class MountApp:
             except OSError:
                 loaded = MISSING
             if loaded is not MISSING:
-                mode = loaded.mode if isinstance(loaded, Entry) else loaded.st.st_mode
-                if statmod.S_ISREG(mode):
+                if statmod.S_ISREG(loaded.mode):
                     return self._file(fs, request, index_path, loaded)
                 loaded.close()
         if not self.autoindex:
