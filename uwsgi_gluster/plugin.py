@@ -79,7 +79,7 @@ def log_open_files(_signum: int = 0) -> None:
 
 def _register_stats_signal() -> None:
     register = getattr(uwsgi, "register_signal", None)
-    if register is None:
+    if register is None or not uwsgi.masterpid():  # uWSGI signals need the master
         return
     try:
         register(STATS_SIGNAL, "workers", log_open_files)
