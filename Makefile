@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv gluster run test unit bench clean
+.PHONY: all deps venv gluster run test unit bench clean
 
 all: uwsgi
 
@@ -21,6 +21,10 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 venv: $(STAMP)
+
+# the Debian packages (GlusterFS, libgfapi headers, libcap, pcre2, wrk, the native plugin...)
+deps:
+	scripts/gluster-env install
 
 gluster:
 	scripts/gluster-env up

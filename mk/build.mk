@@ -1,4 +1,4 @@
-# Building ./uwsgi from a uWSGI build profile (issue 3, docs/build.rst).
+# Building ./uwsgi from a uWSGI build profile (README.rst, "Building a real uwsgi binary").
 #
 #   make                          ./uwsgi with profiles/glusterfs.ini
 #   UWSGI_PROFILE=path/to/x.ini make
@@ -15,7 +15,7 @@ export UWSGI_GLUSTER_CACHE
 .PHONY: uwsgi build-test
 
 # Always asks the builder: it decides from its cache key whether to compile.
-uwsgi: $(STAMP)
+uwsgi: deps $(STAMP)
 	$(BIN)/python scripts/uwsgi_build.py build --profile '$(UWSGI_PROFILE)' --output uwsgi
 
 build-test: uwsgi
