@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 from urllib.parse import quote
@@ -58,6 +58,19 @@ def netns_socket(netns: Optional[str] = None) -> socket.socket:
     if "error" in box:
         raise box["error"]
     return box["sock"]
+
+
+def processes():
+    """Yield ``(pid, state, ppid, session_id)`` of every live process in /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        yield int(entry), fields[0], int(fields[1]), int(fields[3])
 
 
 def free_port(netns: Optional[str] = None) -> int:

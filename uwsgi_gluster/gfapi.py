@@ -205,15 +205,6 @@ def lstat(fs: int, path) -> Stat:
     return st
 
 
-def pread_into(fd: int, buffer, offset: int, count: int) -> int:
-    """Read up to ``count`` bytes at ``offset`` into ``buffer`` (a ctypes buffer
-    or address); returns the number read (0 at end of file)."""
-    got = glfs_pread(fd, buffer, count, offset, 0, None)
-    if got < 0:
-        raise _error("glfs_pread")
-    return got
-
-
 # A new bytes object is filled in place by glfs_pread before any Python code can
 # see it (the same pattern CPython's own os.read() uses), saving a copy per read.
 _bytes_new = ctypes.pythonapi.PyBytes_FromStringAndSize

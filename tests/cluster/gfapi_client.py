@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import json
 import os
 import sys
@@ -57,14 +56,14 @@ def read(fs: int, path: str) -> bytes:
     fd = gfapi.open_file(fs, path)
     try:
         size = gfapi.fstat(fd).st_size
-        buf = ctypes.create_string_buffer(max(size, 1))
-        got = 0
+        parts, got = [], 0
         while got < size:
-            n = gfapi.pread_into(fd, ctypes.addressof(buf) + got, got, size - got)
-            if n == 0:
+            chunk = gfapi.pread_bytes(fd, got, size - got)
+            if not chunk:
                 break
-            got += n
-        return buf.raw[:got]
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
     finally:
         gfapi.close(fd)
 

@@ -25,7 +25,7 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-from support import Server, ours  # noqa: E402
+from support import Server, ours, processes  # noqa: E402
 
 LOADGEN = TESTS / "loadgen.py"
 PREFIX = "/faults-"  # flat names: the gfapi helper makes no directories
@@ -91,18 +91,7 @@ def start_server(cluster, workdir: Path, servers: Optional[str] = None, extra: s
 
 def worker_pids(master_pid: int) -> List[int]:
     """The uWSGI workers: children of the master."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:
-            out.append(int(entry))
-    return sorted(out)
+    return sorted(pid for pid, _state, ppid, _sid in processes() if ppid == master_pid)
 
 
 def rss_kib(pid: int) -> int:

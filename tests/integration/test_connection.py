@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 
 from netfaults import Forwarder, HungServer, wait_for
 from support import free_port, ours
@@ -57,7 +56,6 @@ def test_no_server_at_start_then_recovery_without_restart(volumes, tmp_path, rep
             assert reply.status == 503, (reply.status, server.log())
             assert reply.header("Retry-After") and int(reply.header("Retry-After")) >= 1
         with Forwarder(port, ("127.0.0.1", 24007)):
-            t0 = time.monotonic()
             # each worker reconnects on its own (in the background, when a request finds it
             # disconnected): recovered = every worker connected and a run of 200s
             recovered = wait_for(lambda: all(server.get(p).status == 200 for p in ("/hello.txt", "/index.html") * 4)

@@ -13,10 +13,9 @@ import os
 import signal
 import time
 
-import pytest
 
 from netfaults import wait_for
-from support import ours
+from support import ours, processes
 
 INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}
@@ -37,18 +36,7 @@ RELOAD_BOUND = 8.0
 
 def session_pids(sid: int):
     """PIDs of live (non-zombie) processes whose session id is ``sid``."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            out.append(int(entry))
-    return sorted(out)
+    return [pid for pid, state, _ppid, session in processes() if state != "Z" and session == sid]
 
 
 def children(pid: int):
