@@ -28,7 +28,15 @@ PLUGIN_ARGS = ["--remap-modifier", "0:27", "--module", "uwsgi_gluster.plugin"]
 # the *resolved* interpreter, outside any virtualenv, where uwsgi_gluster cannot
 # be imported. The interpreter path as invoked (sys.executable, e.g.
 # .venv/bin/python) keeps the reloaded process in the same environment.
-DEFAULT_ARGS = ["--buffer-size", "65535", "--binary-path", sys.executable]
+# ROUTE_ARGS: remap-modifier hands modifier1 27 requests to the Python plugin's
+# request handler, but uWSGI still looks up exception hooks by the request's
+# modifier1, and 27 has none: a Python exception would be neither logged nor
+# cleared, and the response's close() would then run with it still pending
+# (every C call in it failing with SystemError: glfs_close skipped, a lock left
+# taken). Setting modifier1 back to 0 as the first route fixes both; a client
+# that goes away is logged by uWSGI's core, so no Python exception is made for it.
+ROUTE_ARGS = ["--route-run", "setmodifier1:0", "--disable-write-exception"]
+DEFAULT_ARGS = ["--buffer-size", "65535", "--binary-path", sys.executable, *ROUTE_ARGS]
 
 
 def uwsgi_argv(argv: Sequence[str]) -> List[str]:

@@ -132,7 +132,11 @@ class FileBody:
         if self._remaining <= 0 or self._fd is None:
             self.close()
             raise StopIteration
-        chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self._read_size))
+        try:
+            chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self._read_size))
+        except BaseException:
+            self.close()
+            raise
         if not chunk:
             self.close()
             raise IOError(f"file shrank while it was being sent ({self._remaining} bytes missing)")
