@@ -32,6 +32,12 @@ from . import gfapi
 from .config import MountSpec, Server
 from .log import log as default_log, worker_id as default_worker_id
 
+# libgfapi client options. md-cache keeps file attributes for 1 s by default;
+# our own cache (cache.py) already saves those round trips for small files, and
+# revalidates them with a stat that must reach the brick, or a rewrite could be
+# seen up to a second later than cache.py's bound.
+CLIENT_OPTIONS = (("*-md-cache", "md-cache-timeout", "0"),)
+
 DEFAULT_CONNECT_TIMEOUT = 10
 RETRY_INTERVAL = 2.0
 STALE_AFTER = 15.0
@@ -161,6 +167,8 @@ class Volume:
 
     def _new_handle(self) -> int:
         fs = gfapi.new(self.spec.volume)
+        for xlator, key, value in CLIENT_OPTIONS:
+            gfapi.set_xlator_option(fs, xlator, key, value)
         if self.spec.volfile:
             gfapi.set_volfile(fs, self.spec.volfile)
         return fs
