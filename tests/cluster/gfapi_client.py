@@ -26,6 +26,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from uwsgi_gluster import gfapi  # noqa: E402
+from uwsgi_gluster.responder import read_all  # noqa: E402
 
 GF_LOG_INFO = 7
 
@@ -55,15 +56,7 @@ def write(fs: int, path: str, data: bytes) -> None:
 def read(fs: int, path: str) -> bytes:
     fd = gfapi.open_file(fs, path)
     try:
-        size = gfapi.fstat(fd).st_size
-        parts, got = [], 0
-        while got < size:
-            chunk = gfapi.pread_bytes(fd, got, size - got)
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
+        return read_all(fd, gfapi.fstat(fd).st_size)
     finally:
         gfapi.close(fd)
 
