@@ -37,8 +37,12 @@ run: venv gluster
 test: venv gluster
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
+# pure units: the test files directly under tests/ (no glusterd, no ./uwsgi, no system
+# user); tests/integration, tests/cluster and tests/build need the machine
+UNIT_TESTS = $(sort $(wildcard tests/test_*.py))
+
 unit: venv
-	$(BIN)/python -m pytest -p no:cacheprovider -ra tests --ignore=tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -ra $(UNIT_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build uwsgi

@@ -18,6 +18,3 @@ cluster-status:
 
 cluster-test: venv
 	$(BIN)/python -m pytest -p no:cacheprovider -ra tests/cluster $(PYTEST_ARGS)
-
-# unit tests stay unit tests: no namespaces, no glusterd
-unit: PYTEST_ARGS += --ignore=tests/cluster
