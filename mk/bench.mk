@@ -14,8 +14,8 @@ $(BENCH_STAMP): $(STAMP) setup.cfg
 	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $@
 
-bench: venv gluster $(BENCH_STAMP)
+bench: venv gluster $(BENCH_STAMP)  ## side-by-side benchmark against the native plugin (~2 min, docs/bench.png)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-bench-profile: venv gluster $(BENCH_STAMP)
+bench-profile: venv gluster $(BENCH_STAMP)  ## py-spy on our worker under the bench loads: top functions
 	$(BIN)/python scripts/bench.py --profile $(BENCH_ARGS)
