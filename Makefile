@@ -53,18 +53,21 @@ UNIT_TESTS = $(sort $(wildcard tests/test_*.py))
 unit: venv  ## the pure unit tests only (tests/test_*.py: seconds, nothing set up on the machine)
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(UNIT_TESTS) $(PYTEST_ARGS)
 
-clean:  ## remove the files made in the clone: .venv, build/, dist/, ./uwsgi, bench-results/
-	rm -rf $(VENV) build dist uwsgi bench-results
+# what the targets make inside the clone (all in .gitignore)
+CLONE_FILES = $(VENV) build dist uwsgi bench-results uwsgi_gluster.egg-info
+
+clean:  ## remove the files made in the clone: .venv, build/, dist/, ./uwsgi, bench-results/, egg-info
+	rm -rf $(CLONE_FILES)
 
 # scripts/clean-machine says what it removes and what it leaves (glusterd, Debian packages);
 # CLEAN_VOLUMES, CLEAN_CLUSTER, CLEAN_USER, UWSGI_GLUSTER_CACHE narrow it down
 clean-all:  ## DESTRUCTIVE: clean, plus the demo/test/bench volumes and bricks, test cluster, test user, build cache (DRY_RUN=1 prints)
 ifdef DRY_RUN
 	@scripts/clean-machine --dry-run
-	@echo "[clean-machine] would run: rm -rf $(VENV) build dist uwsgi bench-results" >&2
+	@echo "[clean-machine] would run: rm -rf $(CLONE_FILES)" >&2
 else
 	scripts/clean-machine
-	rm -rf $(VENV) build dist uwsgi bench-results
+	rm -rf $(CLONE_FILES)
 endif
 
 -include mk/*.mk
