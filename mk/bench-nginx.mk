@@ -1,0 +1,16 @@
+# make bench-nginx: uwsgi-gluster against tuned nginx over a FUSE mount of the same
+# volume, in one run (scripts/bench_nginx.py; results in bench-results/bench-nginx.json
+# and docs/bench-nginx.png).
+#
+#   make bench-nginx                     DURATION=10 by default
+#   make bench-nginx BENCH_ARGS='--socket http-socket'
+
+.PHONY: bench-nginx nginx-installed
+
+# Debian's nginx; its service is not started by this (the bench runs its own nginx)
+nginx-installed:
+	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q "install ok installed" || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
+bench-nginx: venv gluster $(BENCH_STAMP) nginx-installed
+	$(BIN)/python scripts/bench_nginx.py $(BENCH_ARGS)
