@@ -7,10 +7,9 @@
 
 .PHONY: bench-nginx nginx-installed
 
-# Debian's nginx; its service is not started by this (the bench runs its own nginx)
-nginx-installed:
+nginx-installed:  ## install Debian's nginx for bench-nginx (its service is not started)
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q "install ok installed" || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
-bench-nginx: venv gluster $(BENCH_STAMP) nginx-installed
+bench-nginx: venv gluster $(BENCH_STAMP) nginx-installed  ## ours against tuned nginx over a FUSE mount, one run (~2 min, docs/bench-nginx.png)
 	$(BIN)/python scripts/bench_nginx.py $(BENCH_ARGS)
