@@ -129,6 +129,11 @@ def print_help() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A reload re-executes binary_path (this script) with pyuwsgi's original
+    # argv, whose first item is this script again (after the interpreter).
+    if argv and os.path.basename(argv[0]) in ("uwsgi-gluster", "uwsgi") and os.path.isfile(argv[0]) \
+            and os.path.realpath(argv[0]) == os.path.realpath(script_path()):
+        argv = argv[1:]
     if "--version" in argv:
         print(f"uwsgi-gluster {__version__}\nuWSGI {uwsgi_version()}", flush=True)
         return 0
