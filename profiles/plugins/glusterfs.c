@@ -9,18 +9,22 @@
  *    name already embedded, so uWSGI never dlopen()s a native
  *    glusterfs_plugin.so built for another uWSGI (with Debian's in plugin-dir,
  *    the 2.0.21 plugin crashes 2.0.30 workers with SIGSEGV);
- *  - `glusterfs-mount` and `glusterfs-timeout` are known options: listed by
- *    --help, accepted on the command line, visible in uwsgi.opt. The Python
- *    side reads their values; nothing here acts on them.
+ *  - the glusterfs-* options are known options: listed by --help, accepted on
+ *    the command line, kept in uWSGI's resolved option list. The Python side
+ *    reads every resolved value from that list (uwsgi_gluster/options.py);
+ *    nothing here acts on them. tests/test_options.py checks that this list
+ *    and uwsgi_gluster.config.OPTIONS name the same keys.
  */
 #include <uwsgi.h>
 
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
+static int glusterfs_connect_timeout;
 
 static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-mount", required_argument, 0, "virtual mount the specified glusterfs volume in a uri (served by uwsgi_gluster.plugin)", uwsgi_opt_add_string_list, &glusterfs_mounts, 0},
 	{"glusterfs-timeout", required_argument, 0, "timeout for glusterfs async mode (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_timeout, 0},
+	{"glusterfs-connect-timeout", required_argument, 0, "seconds a worker waits for a volfile server to answer (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_connect_timeout, 0},
 	UWSGI_END_OF_OPTIONS
 };
 
