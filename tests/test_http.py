@@ -807,3 +807,62 @@ def test_render_index_skips_dot_entries():
 def test_render_index_never_raises_and_is_utf8(entries, url_path):
     page = http.render_index(url_path, entries)
     page.decode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# header / location: no input can add a header (issue 10, item 1)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Location", "/a?x\r\nSet-Cookie: evil=1"),
+    ("Location", "/a?x\nSet-Cookie: evil=1"),
+    ("Location", "/a?x\rSet-Cookie: evil=1"),
+    ("Content-Type", "text/plain\x00"),
+    ("Content-Type", "text/\x0bplain"),
+    ("Content-Type", "text/plain\x7f"),
+    ("ETag", " \"x\""),
+    ("ETag", "\"x\" "),
+    ("Bad Name", "x"),
+    ("Bad:Name", "x"),
+    ("", "x"),
+    ("X-\r\nY", "x"),
+    ("Location", "\u0100"),
+])
+def test_header_refuses_what_could_split_the_response(name, value):
+    with pytest.raises(http.HeaderError):
+        http.header(name, value)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Content-Type", "text/html; charset=utf-8"), ("ETag", '"0123"'), ("X-Tab", "a\tb"),
+    ("Content-Length", "0"), ("Latin", "caf\u00e9"), ("Empty", ""),
+])
+def test_header_accepts_field_values(name, value):
+    assert http.header(name, value) == (name, value)
+
+
+@given(st.text(max_size=40))
+def test_header_value_never_holds_a_control_character(value):
+    try:
+        _, checked = http.header("X", value)
+    except http.HeaderError:
+        return
+    assert not any(ord(c) < 0x20 and c != "\t" or c == "\x7f" for c in checked)
+
+
+@pytest.mark.parametrize(("path", "query", "expected"), [
+    (b"/dir/", "", "/dir/"),
+    (b"/dir/", "a=1&b=%41+c", "/dir/?a=1&b=%41+c"),
+    (b"/dir/", "x\r\nSet-Cookie:evil=1;Path=/", "/dir/?x%0D%0ASet-Cookie:evil=1;Path=/"),
+    (b"/dir/", "\x00\x7f\xff \"<>", "/dir/?%00%7F%FF%20%22%3C%3E"),
+    (b"/a b/\xff/", "q", "/a%20b/%FF/?q"),
+])
+def test_location_percent_encodes_path_and_query(path, query, expected):
+    assert http.location(path, query) == expected
+    http.header("Location", expected)
+
+
+@given(st.binary(max_size=30), st.text(st.characters(max_codepoint=0xFF), max_size=30))
+def test_location_is_always_a_valid_header(path, query):
+    http.header("Location", http.location(b"/" + path, query))

@@ -26,6 +26,12 @@ Contracts (RFC 9110 unless noted):
 * Content-coding: :func:`parse_accept_encoding` / :func:`accepts_encoding`
   honour q-values (``q=0`` refuses), ``*`` and a missing header (only
   ``identity`` is then acceptable).
+* Response headers: every header we send is made by :func:`header`, which
+  refuses (:class:`HeaderError`) a name that is not an RFC 9110 token and a
+  value holding CR, LF, NUL or any other control character but HTAB, so no
+  input can add a header or split a response. :func:`location` builds the
+  ``Location`` of a redirect from raw path bytes and a query string, both
+  percent-encoded.
 * Responses: :func:`cache_control`, :func:`not_modified_headers` (the headers
   a 304 keeps), :data:`ALLOW_HEADER`, and :func:`render_index` for an
   autoindex page.
@@ -44,6 +50,7 @@ from urllib.parse import quote
 
 __all__ = [
     "ALLOW_HEADER",
+    "HeaderError",
     "NOT_MODIFIED_HEADERS",
     "UNSATISFIABLE",
     "accepts_encoding",
@@ -52,8 +59,10 @@ __all__ = [
     "content_range",
     "escape_html",
     "evaluate_preconditions",
+    "header",
     "http_date",
     "if_range_allows",
+    "location",
     "make_etag",
     "not_modified_headers",
     "parse_accept_encoding",
@@ -190,6 +199,53 @@ def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encodi
 # --------------------------------------------------------------------------
 # Response headers
 # --------------------------------------------------------------------------
+
+#: RFC 9110 5.1 field-name (a token).
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII)
+#: RFC 9110 5.5 field-value: VCHAR, obs-text, SP and HTAB; no other control.
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+class HeaderError(ValueError):
+    """A header name or value that would change the response's framing."""
+
+
+def header(name: str, value: str) -> Tuple[str, str]:
+    """The one way a response header is made: ``(name, value)``, checked.
+
+    ``name`` must be a token; ``value`` may hold only visible ASCII, SP,
+    HTAB and Latin-1 obs-text (WSGI headers are Latin-1 strings), never CR,
+    LF, NUL, DEL or another control character, and no leading or trailing
+    blank. Raises :class:`HeaderError` otherwise, so a header that could
+    end the head early or add a header of somebody else's choosing is never
+    sent.
+    """
+    if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+        raise HeaderError(f"invalid header name {name!r}")
+    if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value) or value != value.strip(" \t"):
+        raise HeaderError(f"invalid value for header {name}: {value!r}")
+    return (name, value)
+
+
+#: Characters kept as they are in a redirect's query: RFC 3986 pchar, "/" and
+#: "?" plus "%" (the client's escapes stay as sent). Everything else, CR, LF,
+#: SP, controls and non-ASCII bytes included, is percent-encoded.
+_QUERY_SAFE = "!$&'()*+,;=:@/?-._~%"
+
+
+def location(path: bytes, query: str = "") -> str:
+    """A ``Location`` value for ``path`` (raw bytes) and a query string.
+
+    The path is percent-encoded keeping only ``/`` and unreserved
+    characters; ``query`` (a WSGI string: Latin-1 code points stand for
+    bytes) is kept as far as it is valid RFC 3986 query text and
+    percent-encoded elsewhere. The result is plain ASCII, safe for
+    :func:`header`.
+    """
+    value = quote(path, safe="/")
+    if query:
+        value += "?" + quote(query.encode("latin-1", "replace"), safe=_QUERY_SAFE)
+    return value
 
 allowed_methods = ("GET", "HEAD", "OPTIONS")
 ALLOW_HEADER = ", ".join(allowed_methods)

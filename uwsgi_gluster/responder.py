@@ -41,7 +41,6 @@ import os
 import stat as statmod
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
-from urllib.parse import quote
 
 from . import gfapi, http
 from .cache import MISSING, Entry, FileCache
@@ -64,23 +63,23 @@ class Response:
 
 def _plain(status: str, text: str, extra: Headers = ()) -> Response:
     """An error page exactly as uWSGI's own uwsgi_404()/uwsgi_403() write it."""
-    return Response(status, (("Connection", "close"), ("Content-Type", "text/plain")) + extra,
+    return Response(status, (http.header("Connection", "close"), http.header("Content-Type", "text/plain")) + extra,
                     (text.encode(),))
 
 
 NOT_FOUND = _plain("404 Not Found", "Not Found")
 FORBIDDEN = _plain("403 Forbidden", "Forbidden")
 BAD_REQUEST = _plain("400 Bad Request", "Bad Request")
-METHOD_NOT_ALLOWED = _plain("405 Method Not Allowed", "Method Not Allowed", (("Allow", http.ALLOW_HEADER),))
+METHOD_NOT_ALLOWED = _plain("405 Method Not Allowed", "Method Not Allowed", (http.header("Allow", http.ALLOW_HEADER),))
 PRECONDITION_FAILED = _plain("412 Precondition Failed", "Precondition Failed")
-OPTIONS = Response("200 OK", (("Allow", http.ALLOW_HEADER), ("Content-Length", "0")))
+OPTIONS = Response("200 OK", (http.header("Allow", http.ALLOW_HEADER), http.header("Content-Length", "0")))
 
 _NOT_FOUND_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL, errno.ESTALE}
 _FORBIDDEN_ERRNOS = {errno.EACCES, errno.EPERM, errno.EISDIR}
 
 
 def unavailable(retry_after: int) -> Response:
-    return _plain("503 Service Unavailable", "Service Unavailable", (("Retry-After", str(retry_after)),))
+    return _plain("503 Service Unavailable", "Service Unavailable", (http.header("Retry-After", "%d" % retry_after),))
 
 
 _CONNECTION_ERRNOS = {errno.ENOTCONN, errno.EIO, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EHOSTUNREACH,
@@ -328,15 +327,18 @@ class MountApp:
         etag = http.make_etag(ino, size, mtime_ns, encoding)
         headers = []
         if content_type:
-            headers.append(("Content-Type", content_type))
-        headers.append(("Last-Modified", http.http_date(mtime)))
-        validators = [("Accept-Ranges", "bytes"), ("ETag", etag)]
+            try:
+                headers.append(http.header("Content-Type", content_type))
+            except http.HeaderError:
+                pass  # a mime table line we cannot send: no type, as for an unknown extension
+        headers.append(http.header("Last-Modified", http.http_date(mtime)))
+        validators = [http.header("Accept-Ranges", "bytes"), http.header("ETag", etag)]
         if encoding:
-            validators.append(("Content-Encoding", encoding))
+            validators.append(http.header("Content-Encoding", encoding))
         if self.cache_control:
-            validators.append(("Cache-Control", self.cache_control))
+            validators.append(http.header("Cache-Control", self.cache_control))
         if self.precompressed:
-            validators.append(("Vary", "Accept-Encoding"))
+            validators.append(http.header("Vary", "Accept-Encoding"))
         return size, mtime, etag, tuple(headers), tuple(validators)
 
     def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
@@ -367,13 +369,13 @@ class MountApp:
             wanted = http.parse_range(range_header, size)
             if wanted is http.UNSATISFIABLE:
                 return finish(Response("416 Range Not Satisfiable",
-                                       (("Content-Range", http.unsatisfied_range(size)), ("Content-Length", "0"))
-                                       + tuple(validators)))
+                                       (http.header("Content-Range", http.unsatisfied_range(size)),
+                                        http.header("Content-Length", "0")) + tuple(validators)))
             if wanted is not None:
                 start, end = wanted
                 status, length = "206 Partial Content", end - start
-                validators.append(("Content-Range", http.content_range(start, end, size)))
-        headers.append(("Content-Length", str(length)))
+                validators.append(http.header("Content-Range", http.content_range(start, end, size)))
+        headers.append(http.header("Content-Length", "%d" % length))
         headers.extend(validators)
         if request.method == "HEAD" or length == 0:
             return finish(Response(status, tuple(headers)))
@@ -384,11 +386,10 @@ class MountApp:
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
-            location = quote(request.script_name + path + b"/", safe="/")
-            if request.query:
-                location += "?" + request.query
-            return Response("301 Moved Permanently", (("Location", location), ("Content-Type", "text/plain"),
-                                                      ("Content-Length", "0")))
+            location = http.location(request.script_name + path + b"/", request.query)
+            return Response("301 Moved Permanently", (http.header("Location", location),
+                                                      http.header("Content-Type", "text/plain"),
+                                                      http.header("Content-Length", "0")))
         base = path if path.endswith(b"/") else path + b"/"
         if self.index:
             index_path = base + self.index.encode()
@@ -408,7 +409,8 @@ class MountApp:
         except OSError as exc:
             return _error_response(exc)
         page = http.render_index(os.fsdecode(request.script_name + base), entries)
-        headers = (("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))))
+        headers = (http.header("Content-Type", "text/html; charset=utf-8"),
+                   http.header("Content-Length", "%d" % len(page)))
         return Response("200 OK", headers, () if request.method == "HEAD" else (page,))
 
     # -- WSGI ---------------------------------------------------------------

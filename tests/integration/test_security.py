@@ -1,0 +1,63 @@
+"""Hostile requests against a real server on unbit001, through every front end a
+user may put before us: ``http-socket``, ``http11-socket`` and the ``http =``
+router. Each test is named after the defect it pins (issue 10).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from support import free_port, ours, raw_request
+
+FRONTS = {
+    "http-socket": "http-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\n",
+    "http11-socket": "http11-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\n",
+    "http-router": "http = 127.0.0.1:{port}\nhttp-modifier1 = 27\nhttp-to = 127.0.0.1:%(backend)d\n"
+                   "socket = 127.0.0.1:%(backend)d\nmaster = true\n",
+}
+MOUNT = "glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0\nthreads = 4\n"
+
+
+@pytest.fixture(scope="module", params=sorted(FRONTS))
+def front(request, volumes, tmp_path_factory):
+    ini = "[uwsgi]\n" + FRONTS[request.param] % {"backend": free_port()} + MOUNT
+    with ours(ini, tmp_path_factory.mktemp(request.param)).start() as srv:
+        yield srv
+
+
+def response_head(data: bytes):
+    """``(status line, [(name, value)])`` of a raw HTTP response."""
+    head = data.split(b"\r\n\r\n", 1)[0]
+    lines = head.split(b"\r\n")
+    return lines[0], [tuple(part.strip() for part in line.split(b":", 1)) for line in lines[1:]]
+
+
+INJECTIONS = [
+    b"GET /sizes?x\r\nSet-Cookie:evil=1;Path=/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /sizes?x\nSet-Cookie:evil=1;Path=/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /sizes?x\rSet-Cookie:evil=1;Path=/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /sizes?a=%0d%0aSet-Cookie:evil=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /sizes?\x00\x01\x7f\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", INJECTIONS, ids=["crlf", "lf", "cr", "encoded", "controls"])
+def test_header_injection_through_directory_redirect_query(front, raw):
+    status, headers = response_head(raw_request(front.port, raw))
+    names = [name.lower() for name, *_ in headers]
+    assert b"set-cookie" not in names, (status, headers)
+    locations = [value for name, *value in headers if name.lower() == b"location"]
+    for (location,) in locations:
+        # a redirect carries a query in its percent-encoded form only
+        assert re.fullmatch(rb"[A-Za-z0-9!$&'()*+,;=:@/?._~%-]*", location), location
+        assert location.startswith(b"/sizes/"), location
+    assert front.get("/hello.txt").body == b"Hello, Gluster"
+
+
+def test_redirect_keeps_a_plain_query(front):
+    raw = b"GET /sizes?a=1&b=%41+c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers = response_head(raw_request(front.port, raw))
+    assert status.split()[1] == b"301"
+    assert dict((n.lower(), v[0]) for n, *v in headers)[b"location"] == b"/sizes/?a=1&b=%41+c"
