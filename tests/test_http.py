@@ -132,7 +132,7 @@ def test_rfc850_two_digit_year(two_digits, current_year, expected):
 # make_etag
 # --------------------------------------------------------------------------
 
-BASE = (1234, 100, 1_700_000_000_123_456_789)
+BASE = (1234, 100, 1_700_000_000_123_456_789, 1_700_000_001_000_000_007)
 
 
 def test_etag_is_strong_quoted_hex():
@@ -149,12 +149,13 @@ def test_etag_is_deterministic():
 @pytest.mark.parametrize(
     "other",
     [
-        (1235, 100, BASE[2], ""),  # another file
-        ("1234", 100, BASE[2], ""),  # same digits, other kind of identity
-        (1234, 101, BASE[2], ""),  # size changed
-        (1234, 100, BASE[2] + 1, ""),  # mtime changed within the same second
-        (1234, 100, BASE[2], "gzip"),
-        (1234, 100, BASE[2], "br"),
+        (1235, 100, BASE[2], BASE[3], ""),  # another file
+        ("1234", 100, BASE[2], BASE[3], ""),  # same digits, other kind of identity
+        (1234, 101, BASE[2], BASE[3], ""),  # size changed
+        (1234, 100, BASE[2] + 1, BASE[3], ""),  # mtime changed within the same second
+        (1234, 100, BASE[2], BASE[3] + 1, ""),  # rewritten in place, size and mtime restored
+        (1234, 100, BASE[2], BASE[3], "gzip"),
+        (1234, 100, BASE[2], BASE[3], "br"),
     ],
 )
 def test_etag_changes_with_every_input(other):
@@ -183,11 +184,11 @@ def test_etag_encoding_equivalences(a, b):
     [0, 2**64 - 1, "5c8d1f44-54b1-4d6a-9b5f-0a3e8c1d2b7f", b"\x00" * 16, "a:1", "\udcff"],
 )
 def test_etag_accepts_any_identity(identity):
-    assert http.make_etag(identity, 0, 0).startswith('"')
+    assert http.make_etag(identity, 0, 0, 0).startswith('"')
 
 
 def test_etag_separator_in_identity_does_not_collide():
-    assert http.make_etag("a:1", 2, 3) != http.make_etag("a", 1, 23)
+    assert http.make_etag("a:1", 2, 3, 4) != http.make_etag("a", 1, 23, 4)
 
 
 # --------------------------------------------------------------------------
@@ -548,8 +549,8 @@ def test_subsecond_mtime_is_truncated_like_last_modified():
 
 
 def test_preconditions_with_a_real_etag():
-    etag = http.make_etag(42, 10, MTIME * 10**9)
-    gzip_etag = http.make_etag(42, 10, MTIME * 10**9, "gzip")
+    etag = http.make_etag(42, 10, MTIME * 10**9, MTIME * 10**9)
+    gzip_etag = http.make_etag(42, 10, MTIME * 10**9, MTIME * 10**9, "gzip")
     assert http.evaluate_preconditions("GET", {INM: etag}, etag, MTIME) == 304
     assert http.evaluate_preconditions("GET", {INM: etag}, gzip_etag, MTIME) == 200
 

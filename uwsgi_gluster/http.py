@@ -12,8 +12,8 @@ Contracts (RFC 9110 unless noted):
   (IMF-fixdate, RFC 850, asctime) and returns ``None`` for anything else; it
   never raises.
 * Validators: :func:`make_etag` returns a *strong* entity-tag that changes with
-  the file's identity, size, modification time in nanoseconds and the
-  content-coding of the bytes sent, so a gzip and an identity body never share
+  the file's identity, size, modification and change times in nanoseconds and
+  the content-coding of the bytes sent, so a gzip and an identity body never share
   an ETag. ``Last-Modified`` is the mtime truncated to whole seconds, and every
   mtime comparison here uses that same truncated value.
 * Ranges: :func:`parse_range` understands a single ``bytes`` range and answers
@@ -175,15 +175,18 @@ def parse_http_date(value: Optional[str]) -> Optional[int]:
 # --------------------------------------------------------------------------
 
 
-def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encoding: str = "") -> str:
+def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, ctime_ns: int,
+              encoding: str = "") -> str:
     """A strong entity-tag ``"<32 hex digits>"`` for one representation.
 
     ``identity`` is whatever names the file for its lifetime (inode number,
     GFID as string or bytes). The tag changes when any of identity, size,
-    mtime (nanoseconds) or the content-coding changes: a gzip body and the
-    identity body of the same file are different representations and must not
-    share a strong ETag (RFC 9110 section 8.8.3). ``encoding`` is compared
-    case-insensitively and ``"identity"`` means the same as ``""``.
+    mtime (nanoseconds), ctime (nanoseconds: no client can set it, so a
+    rewrite that restores size and mtime still changes it) or the
+    content-coding changes: a gzip body and the identity body of the same
+    file are different representations and must not share a strong ETag
+    (RFC 9110 section 8.8.3). ``encoding`` is compared case-insensitively
+    and ``"identity"`` means the same as ``""``.
     """
     if isinstance(identity, (bytes, bytearray)):
         identity = bytes(identity).hex()
@@ -191,7 +194,7 @@ def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encodi
     if coding == "identity":
         coding = ""
     # repr of a tuple is unambiguous: no separator inside a field can collide
-    material = repr((type(identity).__name__, identity, int(size), int(mtime_ns), coding))
+    material = repr((type(identity).__name__, identity, int(size), int(mtime_ns), int(ctime_ns), coding))
     digest = hashlib.blake2b(material.encode("utf-8", "surrogateescape"), digest_size=16)
     return '"%s"' % digest.hexdigest()
 

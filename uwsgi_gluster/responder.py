@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http
-from .cache import MISSING, Entry, FileCache
+from .cache import MISSING, Entry, FileCache, identity_of
 from .mime import MimeTypes
 from .volume import Unavailable, Volume
 
@@ -272,8 +272,8 @@ class MountApp:
         gfapi.close(fd)
         if len(content) != st.st_size:  # changed while read: serve what was read, cache nothing
             self.cache.forget(path)
-            return Entry(identity=(st.st_ino, len(content), -1), mode=st.st_mode, size=len(content),
-                         mtime=st.st_mtime, mtime_ns=-1, ino=st.st_ino, content=content)
+            return Entry(identity=(st.st_ino, len(content), -1, -1), mode=st.st_mode, size=len(content),
+                         mtime=st.st_mtime, mtime_ns=-1, ctime_ns=-1, ino=st.st_ino, content=content)
         return self.cache.store(path, st, content)
 
     def _through_symlink(self, fs: int, path: bytes) -> bool:
@@ -319,12 +319,12 @@ class MountApp:
         """``(size, mtime, etag, headers, validators)`` of a file; headers are
         the native plugin's first ones, validators the ones we add."""
         if isinstance(loaded, Entry):
-            size, mtime, mtime_ns, ino = loaded.size, loaded.mtime, loaded.mtime_ns, loaded.ino
+            ino, size, mtime_ns, ctime_ns = loaded.identity
+            mtime = loaded.mtime
         else:
-            st = loaded.st
-            size, mtime, ino = st.st_size, st.st_mtime, st.st_ino
-            mtime_ns = st.st_mtime * 1_000_000_000 + st.st_mtimensec
-        etag = http.make_etag(ino, size, mtime_ns, encoding)
+            ino, size, mtime_ns, ctime_ns = identity_of(loaded.st)
+            mtime = loaded.st.st_mtime
+        etag = http.make_etag(ino, size, mtime_ns, ctime_ns, encoding)
         headers = []
         if content_type:
             try:
@@ -343,10 +343,8 @@ class MountApp:
 
     def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
         if isinstance(loaded, Entry):  # a cached file: describe it once per coding and type
-            key = (encoding, content_type)
-            description = loaded.extra.get(key)
-            if description is None:
-                description = loaded.extra[key] = self._describe(loaded, content_type, encoding)
+            description = self.cache.memo(loaded, (encoding, content_type),
+                                          lambda: self._describe(loaded, content_type, encoding))
         else:
             description = self._describe(loaded, content_type, encoding)
         size, mtime, etag, base, added = description
