@@ -21,9 +21,12 @@ Contract:
   ``403``; NUL in the path -> ``400``; other methods -> ``405`` with ``Allow``
   (``OPTIONS`` -> ``200`` with ``Allow``); no reachable server -> ``503`` with
   ``Retry-After``. A bad path never causes a ``500``.
-* With ``symlinks=false`` a path through any symlink is answered ``404``.
-  With the default (``true``) symlinks are followed by libgfapi, which
-  resolves every target inside the volume.
+* Paths are walked on the volume by :mod:`.paths` with bounded work: at most
+  40 symlinks and 256 components per request (``404`` beyond), one ``lstat``
+  per component, from the real path of the request's directory, which is
+  cached under the cache's freshness rule. Symlinks are followed like the
+  kernel and libgfapi do, every target inside the volume; with
+  ``symlinks=false`` a path through any symlink is answered ``404``.
 * Small files (and "not found") come from a per-worker :class:`FileCache`,
   revalidated against the volume at least every second; larger files are
   streamed with positioned reads of at most :data:`READ_SIZE` bytes, never
@@ -42,9 +45,10 @@ import stat as statmod
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
 
-from . import gfapi, http
+from . import gfapi, http, paths
 from .cache import MISSING, Entry, FileCache, identity_of
 from .mime import MimeTypes
+from .paths import normalize
 from .volume import Unavailable, Volume
 
 PATH_MAX = 4096
@@ -92,27 +96,6 @@ def _error_response(exc: OSError) -> Response:
     if exc.errno in _FORBIDDEN_ERRNOS:
         return FORBIDDEN
     return unavailable(1)  # ENOTCONN, EIO...: the volume, not the request, is at fault
-
-
-def normalize(path: bytes) -> Optional[bytes]:
-    """Resolve ``.``/``..`` lexically, never above ``/``; keep a trailing slash.
-
-    Returns None if the path does not start with ``/``.
-    """
-    if not path.startswith(b"/"):
-        return None
-    parts = []
-    for part in path.split(b"/"):
-        if part in (b"", b"."):
-            continue
-        if part == b"..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    trailing = path.endswith(b"/") or path.endswith(b"/.") or path.endswith(b"/..")
-    joined = b"/" + b"/".join(parts)
-    return joined + b"/" if trailing and parts else joined
 
 
 class FileBody:
@@ -249,13 +232,12 @@ class MountApp:
 
         Raises ``OSError`` for failures other than "no such file".
         """
-        cached = self.cache.lookup(path, lambda p: gfapi.stat(fs, p))
+        cached = self.cache.lookup(path, lambda p: self._real(fs, p)[1])
         if cached is not None:
             return cached
         try:
-            if not self.symlinks and self._through_symlink(fs, path):
-                return MISSING
-            fd = gfapi.open_file(fs, path)
+            real, _ = self._real(fs, path)
+            fd = gfapi.open_file(fs, real)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 self.cache.remember_missing(path)
@@ -276,13 +258,32 @@ class MountApp:
                          mtime=st.st_mtime, mtime_ns=-1, ctime_ns=-1, ino=st.st_ino, content=content)
         return self.cache.store(path, st, content)
 
-    def _through_symlink(self, fs: int, path: bytes) -> bool:
-        current = b""
-        for part in [p for p in path.split(b"/") if p]:
-            current += b"/" + part
-            if statmod.S_ISLNK(gfapi.lstat(fs, current).st_mode):
-                return True
-        return False
+    def _real(self, fs: int, path: bytes) -> Tuple[bytes, object]:
+        """The path on the volume that ``path`` names, with no symlink left in it,
+        and its stat: a bounded walk (:mod:`.paths`) from the cached real path of
+        its directory. Raises ``OSError`` (``ENOENT`` for a refused symlink,
+        ``ELOOP`` past the bounds)."""
+        parent, _, name = path.rstrip(b"/").rpartition(b"/")
+        real_parent, hops = self._real_dir(fs, parent or b"/")
+        real, st, _ = paths.resolve(name, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
+                                    follow=self.symlinks, base=real_parent, hops=hops)
+        return real, st
+
+    def _real_dir(self, fs: int, path: bytes) -> Tuple[bytes, int]:
+        """``(real path, symlinks followed)`` of directory ``path``, kept in the
+        cache for its freshness bound."""
+        if path == b"/":
+            return path, 0
+        key = ("dir", path)
+        known = self.cache.kept(key)
+        if known is not None:
+            return known
+        real, st, hops = paths.resolve(path, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
+                                       follow=self.symlinks)
+        if not statmod.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, "not a directory")
+        self.cache.keep(key, (real, hops), len(real))
+        return real, hops
 
     def _file(self, fs: int, request: Request, path: bytes, loaded) -> Response:
         content_type = self.mime.lookup(path)

@@ -11,6 +11,8 @@ import re
 import pytest
 
 from support import free_port, ours, processes, raw_request, request
+from uwsgi_gluster import gfapi
+from uwsgi_gluster.seeding import write_tree
 
 FRONTS = {
     "http-socket": "http-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\n",
@@ -102,3 +104,43 @@ def test_memory_accounting_of_missing_paths_bounds_worker_rss(single, report):
     assert statuses == {404}
     assert grown < 20 << 20, grown
     assert single.get("/hello.txt").body == b"Hello, Gluster"
+
+
+WALK = """[uwsgi]
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0,autoindex=true
+glusterfs-mount = mountpoint=/strict,volume=unbit003,server=127.0.0.1:0,symlinks=false
+route = ^/strict(/.*)?$ setscriptname:/strict
+route = ^/strict(/.*)?$ setpathinfo:$1
+threads = 4
+"""
+WALK_DIR = "/harden1-walk"
+
+
+@pytest.fixture(scope="module")
+def walker(volumes, tmp_path_factory):
+    fs = volumes["unbit003"]
+    write_tree(fs, {f"{WALK_DIR}/sub/file.txt": b"walked", f"{WALK_DIR}/.dotfile": b"hidden",
+                    f"{WALK_DIR}/visible.txt": b"shown"})
+    for link, target in ((f"{WALK_DIR}/sub/up", ".."), (f"{WALK_DIR}/loop", "loop")):
+        try:
+            gfapi.unlink(fs, link)
+        except OSError:
+            pass
+        gfapi.symlink(fs, target, link)
+    with ours(WALK, tmp_path_factory.mktemp("walk")).start() as srv:
+        yield srv
+
+
+def test_work_amplification_symlink_hops_bounded_on_the_volume(walker):
+    """``up -> ..`` repeated: libgfapi followed any number (each request costing
+    several full walks); now 40 hops are served and the 41st is a 404."""
+    hops = lambda n: WALK_DIR + "/sub" + "/up/sub" * n + "/file.txt"  # noqa: E731
+    assert walker.get(hops(40)).body == b"walked"
+    assert walker.get(hops(41)).status == 404
+    assert walker.get(hops(300)).status == 404
+    assert walker.get(WALK_DIR + "/loop").status == 404
+    assert walker.get("/strict" + hops(1)).status == 404
+    assert walker.get("/strict" + WALK_DIR + "/sub/file.txt").body == b"walked"
+    assert walker.get(WALK_DIR + "/sub/file.txt").body == b"walked"
