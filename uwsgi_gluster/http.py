@@ -61,6 +61,7 @@ __all__ = [
     "evaluate_preconditions",
     "header",
     "http_date",
+    "index_order",
     "if_range_allows",
     "location",
     "make_etag",
@@ -608,13 +609,20 @@ def _display_date(mtime: int) -> str:
         return "-"
 
 
-def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> bytes:
+def index_order(entry: Tuple[str, bool, int, int]) -> Tuple[bool, str]:
+    """The order of an autoindex page's rows: directories first, then by name
+    (code point order, locale-independent)."""
+    return (not entry[1], entry[0])
+
+
+def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]], omitted: int = 0) -> bytes:
     """The UTF-8 HTML page listing a directory.
 
     ``url_path`` is the decoded request path of the directory; it is only
     shown (title and heading). ``entries`` are ``(name, is_dir, size,
-    mtime)``; ``.`` and ``..`` are skipped. Rows list directories first, then
-    files, each group sorted by name (code point order, locale-independent).
+    mtime)``; ``.`` and ``..`` are skipped. Rows are in :func:`index_order`.
+    ``omitted`` > 0 adds a note after the table that this many more entries
+    are not shown.
 
     Links are relative, so the page works under any mount point; the responder
     must therefore serve directories at a URL ending in ``/`` (redirect
@@ -631,7 +639,7 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> by
     rows = []
     if url_path.strip("/"):
         rows.append('<tr><td><a href="../">../</a></td><td>-</td><td>-</td></tr>')
-    for name, is_dir, size, mtime in sorted(entries, key=lambda e: (not e[1], e[0])):
+    for name, is_dir, size, mtime in sorted(entries, key=index_order):
         if name in (".", "..") or not name:
             continue
         suffix = "/" if is_dir else ""
@@ -640,6 +648,7 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> by
             '<tr><td><a href="%s">%s%s</a></td><td>%s</td><td>%s</td></tr>'
             % (href, _display(name), suffix, "-" if is_dir else "%d" % size, _display_date(mtime))
         )
+    note = ["<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries))] if omitted > 0 else []
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -654,6 +663,7 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> by
             "<tr><th>Name</th><th>Size</th><th>Last modified</th></tr>",
             *rows,
             "</table>",
+            *note,
             "</body>",
             "</html>",
             "",

@@ -15,8 +15,12 @@ Contract:
   one ``Range`` gives ``206``/``416``; several ranges give the whole ``200``.
 * A sibling ``file.br``/``file.gz`` is sent with ``Content-Encoding`` when the
   client accepts it and the mount has ``precompressed`` on (default).
-* Directories: ``/dir`` -> ``301`` to ``/dir/``; ``/dir/`` -> the mount's
-  ``index`` file, else an HTML listing if ``autoindex`` is on, else ``403``.
+* Directories: ``/dir`` -> ``301`` to ``/dir/`` (query percent-encoded);
+  ``/dir/`` -> the mount's ``index`` file, else an HTML listing if
+  ``autoindex`` is on (at most :data:`MAX_LISTING` rows, no dotfiles unless
+  ``dotfiles`` is on, cached for the freshness bound), else ``403``.
+* Names in :data:`HIDDEN_NAMES` at the volume root (``/.meta``...) are never
+  listed nor served (``404``).
 * Errors: missing -> native's ``404``; empty or over-long path -> native's
   ``403``; NUL in the path -> ``400``; other methods -> ``405`` with ``Allow``
   (``OPTIONS`` -> ``200`` with ``Allow``); no reachable server -> ``503`` with
@@ -40,7 +44,9 @@ Contract:
 from __future__ import annotations
 
 import errno
+import heapq
 import os
+import threading
 import stat as statmod
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
@@ -52,6 +58,11 @@ from .paths import normalize
 from .volume import Unavailable, Volume
 
 PATH_MAX = 4096
+#: Rows of one autoindex page at most; a note at the bottom counts the others.
+MAX_LISTING = 1000
+#: Names libgfapi serves that are no file of the volume (``.meta``: the client's
+#: own state) or that GlusterFS keeps for itself: never listed nor served.
+HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".landfill"))
 READ_SIZE = 1 << 20
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
@@ -190,6 +201,8 @@ class MountApp:
         self.autoindex = options.get("autoindex", False)
         self.precompressed = options.get("precompressed", True)
         self.symlinks = options.get("symlinks", True)
+        self.dotfiles = options.get("dotfiles", False)
+        self._listing_lock = threading.Lock()
         self.cache_control = http.cache_control(self.max_age)
 
     # -- request -> response ------------------------------------------------
@@ -205,7 +218,7 @@ class MountApp:
         if request.method not in ("GET", "HEAD"):
             return METHOD_NOT_ALLOWED
         path = normalize(raw)
-        if path is None:
+        if path is None or path[1:].split(b"/", 1)[0] in HIDDEN_NAMES:
             return NOT_FOUND
         try:
             fs = self.volume.handle()
@@ -403,14 +416,43 @@ class MountApp:
         if not self.autoindex:
             return FORBIDDEN
         try:
-            entries = [(os.fsdecode(name), statmod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime)
-                       for name, st in gfapi.listdir_stat(fs, base)]
+            page = self._listing(fs, request.script_name, base)
         except OSError as exc:
             return _error_response(exc)
-        page = http.render_index(os.fsdecode(request.script_name + base), entries)
         headers = (http.header("Content-Type", "text/html; charset=utf-8"),
                    http.header("Content-Length", "%d" % len(page)))
         return Response("200 OK", headers, () if request.method == "HEAD" else (page,))
+
+    def _listing(self, fs: int, script_name: bytes, base: bytes) -> bytes:
+        """The autoindex page of directory ``base``: kept in the cache for its
+        freshness bound, made by one thread at a time, at most
+        :data:`MAX_LISTING` rows (the first in page order; a note tells how many
+        more there are), read from the directory with memory for those rows
+        only. Dotfiles are left out unless the mount has ``dotfiles=true``;
+        the volume's internal names (:data:`HIDDEN_NAMES`) always are."""
+        key = ("index", script_name, base)
+        page = self.cache.kept(key)
+        if page is not None:
+            return page
+        with self._listing_lock:
+            page = self.cache.kept(key)
+            if page is not None:
+                return page
+            real, _ = self._real(fs, base)
+            total = 0
+
+            def rows():
+                nonlocal total
+                for name, st in gfapi.listdir_stat(fs, real):
+                    if name in HIDDEN_NAMES or (name.startswith(b".") and not self.dotfiles):
+                        continue
+                    total += 1
+                    yield os.fsdecode(name), statmod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime
+
+            entries = heapq.nsmallest(MAX_LISTING, rows(), key=http.index_order)
+            page = http.render_index(os.fsdecode(script_name + base), entries, omitted=total - len(entries))
+            self.cache.keep(key, page, len(page))
+            return page
 
     # -- WSGI ---------------------------------------------------------------
 

@@ -6,12 +6,16 @@ router. Each test is named after the defect it pins (issue 10).
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import re
+import time
 
 import pytest
 
 from support import free_port, ours, processes, raw_request, request
 from uwsgi_gluster import gfapi
+from uwsgi_gluster.cache import DEFAULT_FRESHNESS
+from uwsgi_gluster.responder import MAX_LISTING
 from uwsgi_gluster.seeding import write_tree
 
 FRONTS = {
@@ -111,10 +115,14 @@ http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0,autoindex=true
 glusterfs-mount = mountpoint=/strict,volume=unbit003,server=127.0.0.1:0,symlinks=false
+glusterfs-mount = mountpoint=/dots,volume=unbit003,server=127.0.0.1:0,autoindex=true,dotfiles=true
 route = ^/strict(/.*)?$ setscriptname:/strict
 route = ^/strict(/.*)?$ setpathinfo:$1
+route = ^/dots(/.*)?$ setscriptname:/dots
+route = ^/dots(/.*)?$ setpathinfo:$1
 threads = 4
 """
+MANY = 1050
 WALK_DIR = "/harden1-walk"
 
 
@@ -129,6 +137,11 @@ def walker(volumes, tmp_path_factory):
         except OSError:
             pass
         gfapi.symlink(fs, target, link)
+    try:
+        present = {name for name, _ in gfapi.listdir_stat(fs, f"{WALK_DIR}/many")}
+    except OSError:
+        present = set()
+    write_tree(fs, {f"{WALK_DIR}/many/f{i:04d}.txt": b"x" for i in range(MANY) if b"f%04d.txt" % i not in present})
     with ours(WALK, tmp_path_factory.mktemp("walk")).start() as srv:
         yield srv
 
@@ -144,3 +157,41 @@ def test_work_amplification_symlink_hops_bounded_on_the_volume(walker):
     assert walker.get("/strict" + hops(1)).status == 404
     assert walker.get("/strict" + WALK_DIR + "/sub/file.txt").body == b"walked"
     assert walker.get(WALK_DIR + "/sub/file.txt").body == b"walked"
+
+
+def test_autoindex_hides_dotfiles_unless_the_mount_asks(walker):
+    page = walker.get(WALK_DIR + "/").body.decode()
+    assert "visible.txt" in page and ".dotfile" not in page
+    assert ".dotfile" in walker.get("/dots" + WALK_DIR + "/").body.decode()
+    assert walker.get(WALK_DIR + "/.dotfile").body == b"hidden"  # listed or not, a file is served
+
+
+def test_autoindex_libgfapi_virtual_meta_never_listed_nor_served(walker):
+    """libgfapi answers ``/.meta/...`` (the client's own state) in every volume."""
+    for prefix in ("", "/dots"):
+        assert walker.get(prefix + "/.meta/version").status == 404
+        assert walker.get(prefix + "/.meta/").status == 404
+        assert walker.get(prefix + "/x/../.meta/version").status == 404
+        assert ".meta" not in walker.get(prefix + "/").body.decode()
+
+
+def test_autoindex_cost_bounded_rows_rendered(walker):
+    """A listing rendered every entry (20,000: +43 MB); now at most MAX_LISTING
+    rows, the first in page order, and a note counting the others."""
+    page = walker.get(WALK_DIR + "/many/").body.decode()
+    rows = re.findall(r'<a href="(f\d{4}\.txt)">', page)
+    assert rows == ["f%04d.txt" % i for i in range(MAX_LISTING)]
+    assert f"{MANY - MAX_LISTING} more entries not shown" in page
+
+
+def test_autoindex_listing_cached_within_the_freshness_bound(walker, volumes):
+    fs = volumes["unbit003"]
+    name = f"{WALK_DIR}/sub/new-{os.getpid()}.txt"
+    first = walker.get(WALK_DIR + "/sub/").body
+    write_tree(fs, {name: b"new"})
+    try:
+        time.sleep(DEFAULT_FRESHNESS + 0.3)
+        assert os.path.basename(name) in walker.get(WALK_DIR + "/sub/").body.decode()
+    finally:
+        gfapi.unlink(fs, name)
+    assert b"file.txt" in first
