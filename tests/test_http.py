@@ -867,3 +867,9 @@ def test_location_percent_encodes_path_and_query(path, query, expected):
 @given(st.binary(max_size=30), st.text(st.characters(max_codepoint=0xFF), max_size=30))
 def test_location_is_always_a_valid_header(path, query):
     http.header("Location", http.location(b"/" + path, query))
+
+
+def test_render_index_notes_omitted_entries():
+    page = http.render_index("/d/", [("a", False, 1, 0)], omitted=7).decode()
+    assert "7 more entries not shown" in page and page.index("</table>") < page.index("7 more")
+    assert "not shown" not in http.render_index("/d/", [("a", False, 1, 0)]).decode()

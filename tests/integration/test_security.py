@@ -195,3 +195,21 @@ def test_autoindex_listing_cached_within_the_freshness_bound(walker, volumes):
     finally:
         gfapi.unlink(fs, name)
     assert b"file.txt" in first
+
+
+PROTOCOL_INJECTIONS = [
+    b"GET /hello.txt x\nSet-Cookie: evil=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /hello.txt HTTP/1.1\nSet-Cookie: evil=1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /hello.txt \x00\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /sizes? x\rSet-Cookie: evil=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("raw", PROTOCOL_INJECTIONS, ids=["lf-token", "lf-after-version", "nul", "space-in-query"])
+def test_header_injection_through_the_protocol_token(front, raw):
+    """uWSGI starts the status line with the request's protocol token as sent."""
+    data = raw_request(front.port, raw)
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert b"Set-Cookie" not in head and b"\x00" not in head, head
+    assert data == b"" or re.match(rb"HTTP/1\.[01] \d{3} ", data), data[:100]
+    assert front.get("/hello.txt").body == b"Hello, Gluster"
