@@ -20,7 +20,7 @@ Contract:
   ``autoindex`` is on (at most :data:`MAX_LISTING` rows, no dotfiles unless
   ``dotfiles`` is on, cached for the freshness bound), else ``403``.
 * Names in :data:`HIDDEN_NAMES` at the volume root (``/.meta``...) are never
-  listed nor served (``404``).
+  listed nor served (``404``), whether asked for or reached through a symlink.
 * Errors: missing -> native's ``404``; empty or over-long path -> native's
   ``403``; NUL in the path -> ``400``; other methods -> ``405`` with ``Allow``
   (``OPTIONS`` -> ``200`` with ``Allow``); no reachable server -> ``503`` with
@@ -107,6 +107,17 @@ def _error_response(exc: OSError) -> Response:
     if exc.errno in _FORBIDDEN_ERRNOS:
         return FORBIDDEN
     return unavailable(1)  # ENOTCONN, EIO...: the volume, not the request, is at fault
+
+
+def _is_hidden(path: bytes) -> bool:
+    """Is ``path`` (normalized) in or under one of :data:`HIDDEN_NAMES`?"""
+    return path[1:].split(b"/", 1)[0] in HIDDEN_NAMES
+
+
+def _refuse_hidden(real: bytes) -> None:
+    """``ENOENT`` for a real path in :data:`HIDDEN_NAMES` (reached by a symlink)."""
+    if _is_hidden(real):
+        raise OSError(errno.ENOENT, "hidden")
 
 
 class FileBody:
@@ -218,7 +229,7 @@ class MountApp:
         if request.method not in ("GET", "HEAD"):
             return METHOD_NOT_ALLOWED
         path = normalize(raw)
-        if path is None or path[1:].split(b"/", 1)[0] in HIDDEN_NAMES:
+        if path is None or _is_hidden(path):
             return NOT_FOUND
         try:
             fs = self.volume.handle()
@@ -280,6 +291,7 @@ class MountApp:
         real_parent, hops = self._real_dir(fs, parent or b"/")
         real, st, _ = paths.resolve(name, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
                                     follow=self.symlinks, base=real_parent, hops=hops)
+        _refuse_hidden(real)
         return real, st
 
     def _real_dir(self, fs: int, path: bytes) -> Tuple[bytes, int]:
@@ -295,6 +307,7 @@ class MountApp:
                                        follow=self.symlinks)
         if not statmod.S_ISDIR(st.st_mode):
             raise OSError(errno.ENOTDIR, "not a directory")
+        _refuse_hidden(real)
         self.cache.keep(key, (real, hops), len(real))
         return real, hops
 

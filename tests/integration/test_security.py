@@ -131,7 +131,8 @@ def walker(volumes, tmp_path_factory):
     fs = volumes["unbit003"]
     write_tree(fs, {f"{WALK_DIR}/sub/file.txt": b"walked", f"{WALK_DIR}/.dotfile": b"hidden",
                     f"{WALK_DIR}/visible.txt": b"shown"})
-    for link, target in ((f"{WALK_DIR}/sub/up", ".."), (f"{WALK_DIR}/loop", "loop")):
+    for link, target in ((f"{WALK_DIR}/sub/up", ".."), (f"{WALK_DIR}/loop", "loop"),
+                         (f"{WALK_DIR}/meta", "/.meta"), (f"{WALK_DIR}/version", "../.meta/version")):
         try:
             gfapi.unlink(fs, link)
         except OSError:
@@ -173,6 +174,8 @@ def test_autoindex_libgfapi_virtual_meta_never_listed_nor_served(walker):
         assert walker.get(prefix + "/.meta/").status == 404
         assert walker.get(prefix + "/x/../.meta/version").status == 404
         assert ".meta" not in walker.get(prefix + "/").body.decode()
+        assert walker.get(prefix + WALK_DIR + "/meta/version").status == 404  # through a symlink
+        assert walker.get(prefix + WALK_DIR + "/version").status == 404
 
 
 def test_autoindex_cost_bounded_rows_rendered(walker):
