@@ -205,9 +205,10 @@ def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, ctime_
 # --------------------------------------------------------------------------
 
 #: RFC 9110 5.1 field-name (a token).
-_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII)
-#: RFC 9110 5.5 field-value: VCHAR, obs-text, SP and HTAB; no other control.
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII).fullmatch
+#: RFC 9110 5.5 field-value: VCHAR and obs-text, with SP and HTAB only inside;
+#: no other control character.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?").fullmatch
 
 
 class HeaderError(ValueError):
@@ -224,9 +225,9 @@ def header(name: str, value: str) -> Tuple[str, str]:
     end the head early or add a header of somebody else's choosing is never
     sent.
     """
-    if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
+    if not isinstance(name, str) or not _FIELD_NAME(name):
         raise HeaderError(f"invalid header name {name!r}")
-    if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value) or value != value.strip(" \t"):
+    if not isinstance(value, str) or not _FIELD_VALUE(value):
         raise HeaderError(f"invalid value for header {name}: {value!r}")
     return (name, value)
 

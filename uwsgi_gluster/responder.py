@@ -111,7 +111,7 @@ def _error_response(exc: OSError) -> Response:
 
 def _is_hidden(path: bytes) -> bool:
     """Is ``path`` (normalized) in or under one of :data:`HIDDEN_NAMES`?"""
-    return path[1:].split(b"/", 1)[0] in HIDDEN_NAMES
+    return path[1:2] == b"." and path[1:].split(b"/", 1)[0] in HIDDEN_NAMES
 
 
 def _refuse_hidden(real: bytes) -> None:
@@ -370,8 +370,10 @@ class MountApp:
 
     def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
         if isinstance(loaded, Entry):  # a cached file: describe it once per coding and type
-            description = self.cache.memo(loaded, (encoding, content_type),
-                                          lambda: self._describe(loaded, content_type, encoding))
+            description = loaded.extra.get((encoding, content_type))
+            if description is None:
+                description = self.cache.memo(loaded, (encoding, content_type),
+                                              lambda: self._describe(loaded, content_type, encoding))
         else:
             description = self._describe(loaded, content_type, encoding)
         size, mtime, etag, base, added = description
