@@ -182,6 +182,7 @@ MOUNT_OPTIONS = {
     "autoindex": (_parse_bool, False),
     "precompressed": (_parse_bool, True),
     "symlinks": (_parse_bool, True),
+    "dotfiles": (_parse_bool, False),
 }
 NATIVE_KEYS = ("mountpoint", "server", "servers", "volfile", "volume")
 

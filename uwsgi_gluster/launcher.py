@@ -48,7 +48,14 @@ PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.che
 # (every C call in it failing with SystemError: glfs_close skipped, a lock left
 # taken). Setting modifier1 back to 0 as the first route fixes both; a client
 # that goes away is logged by uWSGI's core, so no Python exception is made for it.
-ROUTE_ARGS = ["--route-run", "setmodifier1:0", "--disable-write-exception"]
+# PROTOCOL_ROUTE: uWSGI writes the request's protocol token, as sent, at the head
+# of the status line; a request line like "GET / x\nSet-Cookie:a=1 HTTP/1.1"
+# would make it start the response with a header of the client's choosing
+# (behind a bare LF). A request whose SERVER_PROTOCOL is not HTTP/N[.N] (or
+# absent: uWSGI then writes HTTP/1.0) is closed without an answer (`break:`
+# writes nothing; any answer would echo the token again).
+PROTOCOL_ROUTE = ["--route-if-not", r"regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\.[0-9])?)?$ break:"]
+ROUTE_ARGS = ["--route-run", "setmodifier1:0", *PROTOCOL_ROUTE, "--disable-write-exception"]
 
 
 def script_path() -> str:
