@@ -15,18 +15,20 @@ profile runs it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
-from typing import List
+from typing import List, Optional
 
 import uwsgi
 
 from . import gfapi
-from .config import ConfigError, Settings, read_settings
+from .config import ConfigError, Settings, iter_options, read_settings
 from .log import STATS_SIGNAL, log, worker_id
 from .mime import MimeTypes
 from .responder import MountApp, NoMount
+from .routing import command_line_options, response_rewriter
 from .volume import Volume
 
 ARGV_ENV = "UWSGI_GLUSTER_ARGV"
@@ -41,15 +43,23 @@ def instance_argv() -> List[str]:
     return args[1:]
 
 
-def build_apps(settings: Settings):
+def find_response_rewriter(argv: List[str]) -> Optional[str]:
+    """The first option of this instance that may store or rewrite responses."""
+    return response_rewriter(itertools.chain(iter_options(argv), command_line_options(argv)))
+
+
+def build_apps(settings: Settings, rewriter: Optional[str] = None):
     """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes."""
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
     apps, volumes = {}, []
+    if rewriter and any(spec.options.get("precompressed", True) for spec in settings.mounts):
+        log(f"precompressed variants are not served: {rewriter} may store or rewrite responses "
+            f"without their Content-Encoding")
     for index, spec in enumerate(settings.mounts):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime, response_rewriter=rewriter)
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
     if b"/" not in apps:
@@ -88,14 +98,16 @@ def _register_stats_signal() -> None:
 
 
 def load() -> None:
+    argv = instance_argv()
     try:
-        settings = read_settings(instance_argv())
+        settings = read_settings(argv)
+        rewriter = find_response_rewriter(argv)
     except ConfigError as exc:
         log(str(exc).replace("[glusterfs] ", "", 1))
         sys.exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
-    apps, volumes = build_apps(settings)
+    apps, volumes = build_apps(settings, rewriter)
     uwsgi.applications = apps
     _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker

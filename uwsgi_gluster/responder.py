@@ -14,7 +14,10 @@ Contract:
 * Conditional requests give ``304`` (headers from an allow-list) or ``412``;
   one ``Range`` gives ``206``/``416``; several ranges give the whole ``200``.
 * A sibling ``file.br``/``file.gz`` is sent with ``Content-Encoding`` when the
-  client accepts it and the mount has ``precompressed`` on (default).
+  client accepts it and the mount has ``precompressed`` on (default), unless an
+  option of the instance may store or rewrite responses (``cachestore``, a
+  transformation...: see :mod:`.routing`), which would keep or change the
+  encoded bytes without their headers: then every client gets the file itself.
 * Directories: ``/dir`` -> ``301`` to ``/dir/``; ``/dir/`` -> the mount's
   ``index`` file, else an HTML listing if ``autoindex`` is on, else ``403``.
 * Errors: missing -> native's ``404``; empty or over-long path -> native's
@@ -198,15 +201,20 @@ class Request:
 class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
-    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None):
+    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None,
+                 response_rewriter: Optional[str] = None):
+        """``response_rewriter``: the uWSGI option of this instance that may
+        store or rewrite responses (see :mod:`.routing`), or None; with one,
+        precompressed variants are never sent."""
         self.volume = volume
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
+        self.response_rewriter = response_rewriter
         options = volume.spec.options
         self.max_age = options.get("max-age")
         self.index = options.get("index", "index.html")
         self.autoindex = options.get("autoindex", False)
-        self.precompressed = options.get("precompressed", True)
+        self.precompressed = bool(options.get("precompressed", True)) and response_rewriter is None
         self.symlinks = options.get("symlinks", True)
         self.cache_control = http.cache_control(self.max_age)
 
