@@ -59,7 +59,8 @@ def build_apps(settings: Settings, rewriter: Optional[str] = None):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime, response_rewriter=rewriter)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime, response_rewriter=rewriter,
+                                                  connection_fd=getattr(uwsgi, "connection_fd", None))
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
     if b"/" not in apps:

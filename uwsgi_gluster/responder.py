@@ -32,6 +32,11 @@ Contract:
   streamed with positioned reads of at most :data:`READ_SIZE` bytes, never
   past the requested range, and the file is closed when the body is exhausted
   or closed.
+* A streamed body is the file's bytes as its headers describe them, or it ends
+  short: a file that changed (inode, size, mtime or ctime), shrank or failed to
+  read during the transfer gets one log line, and the response is cut (a
+  ``503`` if its headers were not sent yet, else the connection is shut down
+  before the last chunk), never completed with other bytes.
 
 :meth:`MountApp.respond` builds an immutable :class:`Response`;
 :meth:`MountApp.__call__` is the only code that speaks WSGI.
@@ -41,14 +46,16 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat as statmod
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Callable, Iterable, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from . import gfapi, http
 from .cache import MISSING, Entry, FileCache
 from .mime import MimeTypes
+from .log import log as default_log, worker_id as default_worker_id
 from .volume import Unavailable, Volume
 
 PATH_MAX = 4096
@@ -119,14 +126,47 @@ def normalize(path: bytes) -> Optional[bytes]:
     return joined + b"/" if trailing and parts else joined
 
 
-class FileBody:
-    """Iterates a glfs fd from ``start`` for ``length`` bytes; owns the fd."""
+class TransferAborted(IOError):
+    """A body could not be sent as its headers promised (the file changed,
+    shrank, or a read failed); the response must not look complete."""
 
-    def __init__(self, fd: int, start: int, length: int, read_size: int = READ_SIZE):
+
+def file_version(st) -> Tuple[int, int, int, int]:
+    """What a response's headers promise about a file: inode, size, mtime and
+    ctime (ns). Any change of the bytes changes one of them (ctime cannot be
+    set by a client)."""
+    return (st.st_ino, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtimensec,
+            st.st_ctime * 1_000_000_000 + st.st_ctimensec)
+
+
+def _raise(exc: TransferAborted) -> None:
+    raise exc
+
+
+class FileBody:
+    """Iterates a glfs fd from ``start`` for ``length`` bytes; owns the fd.
+
+    Contract: the bytes yielded are the file's as of ``promised`` (see
+    :func:`file_version`), or the body ends short. After reading the last
+    chunk, and before yielding it, the open fd is ``fstat``-ed: if the file's
+    version differs from ``promised`` (a rewrite, even of the same size, during
+    the transfer), or the file shrank, or a read failed, the fd is closed and
+    :attr:`abort` is called with a :class:`TransferAborted`; the last chunk is
+    never yielded. ``abort`` either raises (the default re-raises, for any WSGI
+    server) or returns, and the iteration then ends. The fd is closed exactly
+    once, at the end, on abort, or by :meth:`close`.
+    """
+
+    def __init__(self, fd: int, start: int, length: int, read_size: int = READ_SIZE,
+                 promised: Optional[Tuple[int, int, int, int]] = None, name: str = ""):
         self._fd: Optional[int] = fd
         self._offset = start
+        self._length = length
         self._remaining = length
         self._read_size = read_size
+        self._promised = promised
+        self._name = name
+        self.abort: Callable[[TransferAborted], None] = _raise
 
     def __iter__(self):
         return self
@@ -137,15 +177,35 @@ class FileBody:
             raise StopIteration
         try:
             chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self._read_size))
+            if not chunk:
+                problem = f"file shrank while it was being sent ({self._remaining} bytes missing)"
+            elif len(chunk) == self._remaining and self._promised is not None:
+                now = file_version(gfapi.fstat(self._fd))
+                problem = self._changes(now)
+            else:
+                problem = ""
+        except OSError as exc:
+            problem = f"read failed while it was being sent: {exc}"
         except BaseException:
             self.close()
             raise
-        if not chunk:
+        if problem:
+            sent = self._length - self._remaining
             self.close()
-            raise IOError(f"file shrank while it was being sent ({self._remaining} bytes missing)")
+            self.abort(TransferAborted(f"{os.fsdecode(self._name)}: {problem}; response cut after "
+                                       f"{sent} of {self._length} bytes"))
+            raise StopIteration
         self._offset += len(chunk)
         self._remaining -= len(chunk)
         return chunk
+
+    def _changes(self, now: Tuple[int, int, int, int]) -> str:
+        promised = self._promised
+        if now == promised:
+            return ""
+        changed = [name for name, a, b in zip(("inode", "size", "mtime", "ctime"), promised, now) if a != b]
+        detail = f"size {promised[1]} -> {now[1]}" if promised[1] != now[1] else ", ".join(changed)
+        return f"file changed while it was being sent ({detail})"
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
@@ -202,10 +262,16 @@ class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
     def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None,
-                 response_rewriter: Optional[str] = None):
+                 response_rewriter: Optional[str] = None, connection_fd: Optional[Callable[[], int]] = None,
+                 log: Callable[[str], None] = default_log, worker_id: Callable[[], int] = default_worker_id):
         """``response_rewriter``: the uWSGI option of this instance that may
         store or rewrite responses (see :mod:`.routing`), or None; with one,
-        precompressed variants are never sent."""
+        precompressed variants are never sent. ``connection_fd``: the current
+        request's client socket (``uwsgi.connection_fd``), shut down to cut a
+        body whose file changed while it was sent; None outside uWSGI."""
+        self.connection_fd = connection_fd
+        self._log = log
+        self._worker_id = worker_id
         self.volume = volume
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
@@ -388,7 +454,8 @@ class MountApp:
         if isinstance(loaded, Entry):
             content = loaded.content
             return Response(status, tuple(headers), (content if length == size else content[start:start + length],))
-        return Response(status, tuple(headers), FileBody(loaded.fd, start, length))
+        return Response(status, tuple(headers), FileBody(loaded.fd, start, length, promised=file_version(loaded.st),
+                                                         name=request.script_name + request.path))
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
@@ -431,7 +498,50 @@ class MountApp:
         )
         response = self.respond(request)
         start_response(response.status, list(response.headers))
+        if isinstance(response.body, FileBody):
+            response.body.abort = lambda exc: self._abort_transfer(start_response, exc)
         return response.body
+
+    def _abort_transfer(self, start_response, exc: TransferAborted) -> None:
+        """End a response whose body cannot be sent as promised, so that no
+        client (nor uWSGI's cache) takes it for complete: one log line, then
+
+        * headers not sent yet (uWSGI accepts a new ``start_response``): the
+          answer becomes a ``503``, which ``cachestore`` does not keep; when
+          nothing of uWSGI buffers responses that is all;
+        * otherwise the connection is shut down now (``shutdown``, so the fd
+          stays uWSGI's to close): the client sees the body end short of its
+          ``Content-Length``, at once, even on a keep-alive connection;
+        * outside uWSGI the exception goes to the server.
+        """
+        self._log(f"worker {self._worker_id()}: {exc}")
+        try:
+            start_response("503 Service Unavailable",
+                           [("Content-Type", "text/plain"), ("Retry-After", "1"), ("Content-Length", "0")])
+            replaced = True
+        except Exception:  # noqa: BLE001 - uWSGI: IOError("headers already sent"); others: AssertionError
+            replaced = False
+        if replaced and not self.response_rewriter:
+            return
+        if self.connection_fd is not None:
+            shutdown_connection(self.connection_fd())
+            return
+        if not replaced:
+            raise exc
+
+
+def shutdown_connection(fd: int) -> None:
+    """Shut a connection down both ways without closing ``fd`` itself."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class NoMount:
