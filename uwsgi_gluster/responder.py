@@ -28,7 +28,9 @@ Contract:
   With the default (``true``) symlinks are followed by libgfapi, which
   resolves every target inside the volume.
 * Small files (and "not found") come from a per-worker :class:`FileCache`,
-  revalidated against the volume at least every second; larger files are
+  revalidated against the volume at least every second, and read whole between
+  two ``fstat`` calls that agree (a file that keeps changing gets ``503``, never
+  a mix of versions); larger files are
   streamed with positioned reads of at most :data:`READ_SIZE` bytes, never
   past the requested range, and the file is closed when the body is exhausted
   or closed.
@@ -60,6 +62,8 @@ from .volume import Unavailable, Volume
 
 PATH_MAX = 4096
 READ_SIZE = 1 << 20
+#: reads of a small file before giving up on one that keeps changing (then 503)
+CONSISTENT_READ_ATTEMPTS = 3
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
 Headers = Tuple[Tuple[str, str], ...]
@@ -157,13 +161,13 @@ class FileBody:
     once, at the end, on abort, or by :meth:`close`.
     """
 
-    def __init__(self, fd: int, start: int, length: int, read_size: int = READ_SIZE,
-                 promised: Optional[Tuple[int, int, int, int]] = None, name: str = ""):
+    def __init__(self, fd: int, start: int, length: int, read_size: Optional[int] = None,
+                 promised: Optional[Tuple[int, int, int, int]] = None, name: bytes = b""):
         self._fd: Optional[int] = fd
         self._offset = start
         self._length = length
         self._remaining = length
-        self._read_size = read_size
+        self._read_size = read_size or READ_SIZE
         self._promised = promised
         self._name = name
         self.abort: Callable[[TransferAborted], None] = _raise
@@ -338,17 +342,21 @@ class MountApp:
             raise
         try:
             st = gfapi.fstat(fd)
-            if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
-                return Opened(fd, st)
-            content = read_all(fd, st.st_size)
+            for _ in range(CONSISTENT_READ_ATTEMPTS):
+                if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
+                    return Opened(fd, st)
+                content = read_all(fd, st.st_size)
+                after = gfapi.fstat(fd)
+                if len(content) == st.st_size and file_version(after) == file_version(st):
+                    break  # one version of the file, read whole
+                st = after
+            else:
+                self.cache.forget(path)
+                raise gfapi.GlusterError(errno.EAGAIN, f"{os.fsdecode(path)} kept changing while it was read")
         except BaseException:
             gfapi.close(fd)
             raise
         gfapi.close(fd)
-        if len(content) != st.st_size:  # changed while read: serve what was read, cache nothing
-            self.cache.forget(path)
-            return Entry(identity=(st.st_ino, len(content), -1), mode=st.st_mode, size=len(content),
-                         mtime=st.st_mtime, mtime_ns=-1, ino=st.st_ino, content=content)
         return self.cache.store(path, st, content)
 
     def _through_symlink(self, fs: int, path: bytes) -> bool:
