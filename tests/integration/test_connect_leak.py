@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import time
 
 import pytest
 
 from netfaults import Forwarder, HungServer, wait_for
-from support import free_port, threads_and_fds
+from support import free_port, ours, processes, threads_and_fds
 from uwsgi_gluster import gfapi, volume
 from uwsgi_gluster.config import parse_mount
 from uwsgi_gluster.volume import Unavailable, Volume
@@ -148,3 +149,53 @@ def test_handle_reaper_releases_each_handle_once_in_order():
     assert wait_for(lambda: len(done) == 3 and reaper.pending == 0, timeout=10) is not None
     assert released == done == [11, 12, 13]
 
+
+
+UWSGI_INI = """[uwsgi]
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:%(port)d
+glusterfs-timeout = 2
+master = true
+processes = 1
+threads = 4
+"""
+
+
+def test_uwsgi_worker_keeps_its_threads_and_fds_through_failed_rounds(volumes, tmp_path, report):
+    """The same in a real uWSGI worker (its rounds are 2 s apart, so fewer of
+    them): threads and fds stay put while no server answers, and it serves
+    as soon as one does."""
+    port = free_port()
+    with ours(UWSGI_INI % {"port": port}, tmp_path).start(timeout=30) as server:
+        worker = worker_pid(server.proc.pid)
+
+        def rounds() -> int:
+            return len(re.findall(r"worker 1: no server answered", server.log()))
+        assert server.get("/hello.txt").status == 503
+        start = threads_and_fds(worker)
+        target = rounds() + 10
+        while rounds() < target:  # each request after the retry interval starts a round
+            assert server.get("/hello.txt").status == 503
+            time.sleep(0.2)
+        during = _settled_pid(worker, start, slack=3)
+        with Forwarder(port, GLUSTERD):
+            assert wait_for(lambda: server.get("/hello.txt").status == 200, timeout=60) is not None, server.log()
+        report(f"uWSGI worker, {rounds()} failed rounds: threads/fds {start} -> {during}, then served")
+    assert during[0] <= start[0] + 3 and during[1] <= start[1] + 3, (start, during)
+
+
+def worker_pid(master: int) -> int:
+    pids = [pid for pid, _state, ppid, _sid in processes() if ppid == master]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def _settled_pid(pid: int, start, slack: int, timeout: float = 30):
+    seen = [threads_and_fds(pid)]
+
+    def back():
+        seen.append(threads_and_fds(pid))
+        return seen[-1][0] <= start[0] + slack and seen[-1][1] <= start[1] + slack
+    wait_for(back, timeout=timeout)
+    return seen[-1]
