@@ -8,6 +8,7 @@ import errno
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from uwsgi_gluster import gfapi, http, responder
 from uwsgi_gluster.config import parse_mount
@@ -163,3 +164,34 @@ def test_small_file_that_keeps_changing_is_a_503(fake):
 
 def test_eagain_is_not_a_missing_file():
     assert responder._error_response(OSError(errno.EAGAIN, "x")).status.startswith("503")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old=st.binary(min_size=1, max_size=40), new=st.binary(max_size=40), switch_after=st.integers(0, 12),
+       read_size=st.integers(1, 9), first=st.integers(0, 45), last=st.one_of(st.none(), st.integers(0, 45)))
+def test_any_rewrite_at_any_point_gives_one_version_or_a_short_body(fake, monkeypatch, old, new, switch_after,
+                                                                   read_size, first, last):
+    """Whatever the new content and whenever it lands (counted in reads), for
+    any range: the body is the requested bytes of the version the headers
+    describe, whole, or it ends short; the file is closed once."""
+    fake["file"] = FakeFile(old, new, per=switch_after + 1 if switch_after else 10**9)
+    monkeypatch.setattr(responder, "READ_SIZE", read_size)
+    monkeypatch.setattr(responder, "shutdown_connection", lambda fd: None)
+    environ = dict(ENV)
+    if last is not None or first:
+        environ["HTTP_RANGE"] = f"bytes={first}-{'' if last is None else last}"
+    sr = UwsgiStartResponse()
+    a = app([], [])
+    body = run(a, sr, environ)
+    status = sr.calls[-1]
+    if status.startswith("503"):
+        assert body == b""
+    elif status.startswith("416"):
+        assert body == b""
+    else:
+        end = len(old) if last is None else min(last + 1, len(old))
+        expected = old[first:end] if status.startswith("206") else old
+        assert len(body) <= len(expected)
+        if len(body) == len(expected):
+            assert body == expected, "a complete-looking body with other bytes"
+    assert fake["file"].closed == 1
