@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +71,11 @@ def processes():
         except OSError:
             continue
         yield int(entry), fields[0], int(fields[1]), int(fields[3])
+
+
+def threads_and_fds(pid: int) -> Tuple[int, int]:
+    """``(threads, open fds)`` of process ``pid``, from /proc."""
+    return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def free_port(netns: Optional[str] = None) -> int:

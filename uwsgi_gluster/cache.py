@@ -113,8 +113,8 @@ class FileCache:
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: "OrderedDict[Hashable, object]" = OrderedDict()
-        self._missing: "OrderedDict[bytes, _Missing]" = OrderedDict()
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self._missing: OrderedDict[bytes, _Missing] = OrderedDict()
         self._bytes = 0
         self._missing_bytes = 0
         self.hits = self.misses = self.revalidations = 0

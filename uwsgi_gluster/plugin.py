@@ -16,17 +16,21 @@ check) is still logged as one line and stops the process.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import uwsgi
 
 from . import gfapi
-from .config import ConfigError, Settings, read_settings
+from .config import ConfigError, Settings, settings_from_options
 from .log import STATS_SIGNAL, log, worker_id
 from .mime import MimeTypes
+from .options import resolved_options
 from .responder import MountApp, NoMount
+from .routing import response_rewriter
 from .volume import Volume
 
-def build_apps(settings: Settings):
+
+def build_apps(settings: Settings, rewriter: Optional[str] = None):
     """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
 
     The ``/`` mount (or :class:`NoMount`) comes first: the Python plugin makes
@@ -35,11 +39,15 @@ def build_apps(settings: Settings):
     """
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
     apps, volumes = {}, []
+    if rewriter and any(spec.options.get("precompressed", True) for spec in settings.mounts):
+        log(f"precompressed variants are not served: {rewriter} may store or rewrite responses "
+            f"without their Content-Encoding")
     for index, spec in enumerate(settings.mounts):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime, response_rewriter=rewriter,
+                                                  connection_fd=getattr(uwsgi, "connection_fd", None))
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
     default = apps.pop(b"/", None) or NoMount()
@@ -78,13 +86,15 @@ def _register_stats_signal() -> None:
 
 def load() -> None:
     try:
-        settings = read_settings()
+        options = resolved_options()
+        settings = settings_from_options(options)
+        rewriter = response_rewriter(options)
     except ConfigError as exc:
         log(str(exc).replace("[glusterfs] ", "", 1))
         os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
-    apps, volumes = build_apps(settings)
+    apps, volumes = build_apps(settings, rewriter)
     uwsgi.applications = apps
     _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker

@@ -34,6 +34,9 @@ def test_hung_first_server_is_given_up_after_the_timeout(volumes, tmp_path, repo
         with ours(ini, tmp_path).start(timeout=30) as server:
             ready = time.monotonic() - t0
             reply = server.get("/hello.txt")
+            # the reply came from one worker: the other may still be connecting
+            wait_for(lambda: len(re.findall(r"worker \d connected to 127\.0\.0\.1:24007", server.log())) == 2,
+                     timeout=60)
             log = server.log()
     report(f"hung first server, glusterfs-connect-timeout 3: ready after {ready:.1f} s; "
            f"hung server saw {len(hung.accepted)} connection(s)")
