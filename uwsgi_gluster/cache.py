@@ -32,6 +32,8 @@ Contract:
 
 from __future__ import annotations
 
+import errno
+
 import threading
 import time
 from collections import OrderedDict
@@ -86,6 +88,11 @@ class _Kept:
 MISSING = object()  # what lookup() answers for a cached "no such file"
 
 
+#: errnos of a revalidating stat that mean "this path is gone" (any other
+#: error is the volume's, and is raised to the caller).
+GONE_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG))
+
+
 def identity_of(st) -> Identity:
     """What must be equal for a file's bytes to be taken as unchanged."""
     return (st.st_ino, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtimensec,
@@ -131,7 +138,9 @@ class FileCache:
         """The cached :class:`Entry`, :data:`MISSING`, or None (read the volume).
 
         ``stat(path)`` is called (outside the lock) only to revalidate a stale
-        entry; it raises ``OSError`` for a path that is gone.
+        entry; it raises ``OSError``: with an errno of :data:`GONE_ERRNOS` for
+        a path that is gone, any other error (a volume that does not answer)
+        propagates to the caller, whatever the entry was.
         """
         now = self._clock()
         with self._lock:
@@ -150,7 +159,9 @@ class FileCache:
         self.revalidations += 1
         try:
             st = stat(path)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in GONE_ERRNOS:
+                raise  # the volume, not the path, failed: no answer from the cache
             if isinstance(value, _Missing):
                 self.remember_missing(path)
                 return MISSING

@@ -306,13 +306,15 @@ class MountApp:
             fs = self.volume.handle()
         except Unavailable as exc:
             return unavailable(exc.retry_after)
+        asked: list = []
         try:
-            loaded = self._load(fs, path)
+            loaded = self._load(fs, path, asked)
         except OSError as exc:
             if exc.errno in _CONNECTION_ERRNOS:
                 self.volume.report(False)
             return _error_response(exc)
-        self.volume.report(True)
+        if asked:  # a fresh cache hit says nothing about the volume
+            self.volume.report(True)
         if loaded is MISSING:
             return NOT_FOUND
         if statmod.S_ISREG(loaded.mode):
@@ -322,14 +324,22 @@ class MountApp:
             return self._directory(fs, request, path)
         return FORBIDDEN
 
-    def _load(self, fs: int, path: bytes):
+    def _load(self, fs: int, path: bytes, asked: Optional[list] = None):
         """``path`` as a cached :class:`Entry`, :data:`MISSING`, or :class:`Opened`.
 
-        Raises ``OSError`` for failures other than "no such file".
+        Raises ``OSError`` for failures other than "no such file". Appends to
+        ``asked`` when the volume was asked (not answered from the cache alone).
         """
-        cached = self.cache.lookup(path, lambda p: self._real(fs, p)[1])
+        def revalidate(p: bytes):
+            if asked is not None:
+                asked.append(p)
+            return self._real(fs, p)[1]
+
+        cached = self.cache.lookup(path, revalidate)
         if cached is not None:
             return cached
+        if asked is not None:
+            asked.append(path)
         try:
             real, _ = self._real(fs, path)
             fd = gfapi.open_file(fs, real)
