@@ -1,19 +1,35 @@
 /*
- * uwsgi-gluster: the name `glusterfs` inside ./uwsgi (profile glusterfs).
+ * uwsgi-gluster: the uWSGI plugin named `glusterfs`.
  *
- * Serving is done in Python by uwsgi_gluster.plugin, which the embedded
- * configuration loads and routes modifier1 27 to (remap-modifier = 0:27).
- * This generic plugin serves nothing. It exists so that:
+ * Serving is done in Python by uwsgi_gluster.plugin. This plugin gives that
+ * Python side the native plugin's place in uWSGI. One source, two builds:
  *
- *  - `plugins = glusterfs` (as in Debian users' inis) finds a plugin of that
- *    name already embedded, so uWSGI never dlopen()s a native
- *    glusterfs_plugin.so built for another uWSGI (with Debian's in plugin-dir,
- *    the 2.0.21 plugin crashes 2.0.30 workers with SIGSEGV);
- *  - `glusterfs-mount` and `glusterfs-timeout` are known options: listed by
- *    --help, accepted on the command line, visible in uwsgi.opt. The Python
- *    side reads their values; nothing here acts on them.
+ *  - embedded in ./uwsgi (profile glusterfs): the embedded configuration
+ *    (profiles/glusterfs-embed.ini) loads the Python side and routes
+ *    modifier1 27 to it; here the plugin only makes `plugins = glusterfs`
+ *    (as in Debian users' inis) find a plugin of that name already embedded,
+ *    so uWSGI never dlopen()s a native glusterfs_plugin.so built for another
+ *    uWSGI (Debian's 2.0.21 plugin crashes 2.0.30 workers with SIGSEGV);
+ *
+ *  - glusterfs_plugin.so for a distribution's uwsgi (UWSGI_GLUSTER_DSO, built
+ *    with `uwsgi --build-plugin packaging/plugin`): loading it also loads the
+ *    python3 plugin (the ELF `requires` section, see uwsgiplugin.py), and
+ *    adds the options that import uwsgi_gluster.plugin, so an ini written for
+ *    the native plugin (`plugins = glusterfs`) runs unchanged.
+ *
+ * In both, `glusterfs-mount` and `glusterfs-timeout` are known options
+ * (listed by --help, accepted on the command line, visible in uwsgi.opt and
+ * show-config; the Python side reads their values), and requests with
+ * modifier1 27 (`http-socket-modifier1 = 27`, the native plugin's id) are
+ * handed to the Python plugin (modifier1 0).
  */
 #include <uwsgi.h>
+
+extern struct uwsgi_server uwsgi;
+
+#define GLUSTERFS_MODIFIER1 27
+#define PYTHON_MODIFIER1 0
+#define PYTHON_MODULE "uwsgi_gluster.plugin"
 
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
@@ -24,7 +40,49 @@ static struct uwsgi_option glusterfs_options[] = {
 	UWSGI_END_OF_OPTIONS
 };
 
+/*
+ * A modifier1 27 request goes to the Python plugin's request handler with its
+ * modifier1 set to 0 first: uWSGI looks up the exception hooks and the
+ * after_request hook (the request log) by the request's modifier1, so the
+ * Python plugin's own are used. A Python exception is then logged and cleared
+ * instead of staying pending into the response's close() (see README, "How
+ * it works"). ./uwsgi does the same with remap-modifier + route-run.
+ */
+static int glusterfs_request(struct wsgi_request *wsgi_req) {
+	wsgi_req->uh->modifier1 = PYTHON_MODIFIER1;
+	return uwsgi.p[PYTHON_MODIFIER1]->request(wsgi_req);
+}
+
+#ifdef UWSGI_GLUSTER_DSO
+/* Options added as if the ini said them where it says `plugins = glusterfs`:
+ * a later line of the user's (say `module = other`) still wins, and `import`
+ * is a list no later line can drop. A client that goes away is logged by
+ * uWSGI's core, so no Python exception is made for it. */
+static void glusterfs_add_option(const char *key, const char *value) {
+	add_exported_option(uwsgi_str((char *) key), uwsgi_str((char *) value), 0);
+}
+
+static void glusterfs_on_load(void) {
+	/* The ELF `requires=python3` section made uWSGI load the python3 plugin
+	 * before this one, unless a Python plugin was already loaded. */
+	struct uwsgi_plugin *python = uwsgi_plugin_get("python");
+	if (!python || python != uwsgi.p[PYTHON_MODIFIER1]) {
+		uwsgi_log("[glusterfs] the python3 plugin (Debian package uwsgi-plugin-python3) could not be loaded: "
+			  "uwsgi-gluster serves GlusterFS from Python\n");
+		exit(1);
+	}
+	glusterfs_add_option("import", PYTHON_MODULE);
+	glusterfs_add_option("module", PYTHON_MODULE);
+	glusterfs_add_option("disable-write-exception", "1");
+}
+#endif
+
 struct uwsgi_plugin glusterfs_plugin = {
 	.name = "glusterfs",
+	.modifier1 = GLUSTERFS_MODIFIER1,
 	.options = glusterfs_options,
+	.request = glusterfs_request,
+#ifdef UWSGI_GLUSTER_DSO
+	.on_load = glusterfs_on_load,
+#endif
 };
