@@ -8,7 +8,10 @@ NAME = 'glusterfs'
 GCC_LIST = [os.path.join('..', '..', 'profiles', 'plugins', 'glusterfs')]
 CFLAGS = ['-DUWSGI_GLUSTER_DSO']
 LDFLAGS = []
-LIBS = []
+# the plugin calls only uWSGI's functions (uwsgi.h maps exit() to uwsgi_exit);
+# -lc (kept despite gcc's --as-needed) records libc as a prerequisite, as Debian
+# policy wants of a shared object
+LIBS = ['-Wl,--no-as-needed', '-lc']
 # written into the .so's "uwsgi" ELF section: uWSGI loads the python3 plugin
 # before this one unless a plugin named python3 is already loaded
 REQUIRES = ['python3']
