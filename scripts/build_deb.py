@@ -10,7 +10,8 @@ directory, and the ``uwsgi_gluster`` package plus the ``gfapi`` binding
 uwsgi-src and the compiler are Debian packages (``scripts/gluster-env
 install``).
 
-Usage: ``scripts/build_deb.py [--uwsgi /usr/bin/uwsgi] [--pip PIP] [--out DIR]``
+Usage: ``scripts/build_deb.py [--uwsgi /usr/bin/uwsgi] [--pip PIP] [--out DIR] [--binding DIR]
+[--workdir DIR]``
 (``make deb``). Prints the path of the .deb it wrote.
 """
 
@@ -25,7 +26,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "uwsgi-gluster"
@@ -87,17 +88,24 @@ def shlib_depends(plugin: Path, workdir: Path) -> str:
     return out.strip().partition("=")[2]
 
 
-def install_python(root: Path, pip: str, gfapi: str, workdir: Path) -> None:
+def fetch_binding(pip: str, gfapi: str, workdir: Path) -> Path:
+    """A directory holding ``gluster/gfapi`` of PyPI's ``gfapi`` (pinned version)."""
+    target = workdir / "gfapi"
+    shutil.rmtree(target, ignore_errors=True)
+    run([pip, "install", "-q", "--no-deps", "--no-compile", "--target", str(target), gfapi])
+    return target
+
+
+def install_python(root: Path, binding: Path) -> None:
     site = root / DIST_PACKAGES
     shutil.copytree(REPO / "uwsgi_gluster", site / "uwsgi_gluster",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # the binding: only gluster/gfapi. gluster/__init__.py (a pkgutil namespace)
     # belongs to Debian's glusterfs-common; without it, gluster is an implicit
     # namespace package, so gluster.gfapi imports either way.
-    target = workdir / "gfapi"
-    shutil.rmtree(target, ignore_errors=True)
-    run([pip, "install", "-q", "--no-deps", "--no-compile", "--target", str(target), gfapi])
-    shutil.copytree(target / "gluster" / "gfapi", site / "gluster" / "gfapi",
+    if not (binding / "gluster" / "gfapi" / "api.py").is_file():
+        raise BuildError(f"{binding} holds no gluster/gfapi binding")
+    shutil.copytree(binding / "gluster" / "gfapi", site / "gluster" / "gfapi",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
@@ -165,17 +173,17 @@ def normalise_modes(root: Path) -> None:
             path.chmod(0o644)
 
 
-def build(uwsgi: str, pip: str, out: Path) -> Path:
+def build(uwsgi: str, pip: str, out: Path, binding: Optional[Path] = None,
+          workdir: Path = REPO / "build" / "deb") -> Path:
     meta = project_metadata()
     arch = run(["dpkg", "--print-architecture"]).strip()
-    workdir = REPO / "build" / "deb"
     root = workdir / "root"
     shutil.rmtree(root, ignore_errors=True)
     plugin = build_plugin(uwsgi, workdir / "plugin")
     libc = shlib_depends(plugin, workdir)
     (root / PLUGIN_DIR).mkdir(parents=True)
     shutil.copyfile(plugin, root / PLUGIN_DIR / plugin.name)
-    install_python(root, pip, meta["gfapi"], workdir)
+    install_python(root, binding or fetch_binding(pip, meta["gfapi"], workdir))
     install_docs(root, meta)
     normalise_modes(root)
     write_debian_dir(root, control_fields(root, meta, arch, uwsgi_abi(uwsgi), libc))
@@ -190,9 +198,12 @@ def main(argv=None) -> int:
     parser.add_argument("--uwsgi", default="/usr/bin/uwsgi", help="the uwsgi to build the plugin for")
     parser.add_argument("--pip", default=str(REPO / ".venv" / "bin" / "pip"), help="pip that fetches gfapi")
     parser.add_argument("--out", type=Path, default=REPO, help="directory for the .deb")
+    parser.add_argument("--binding", type=Path, help="take gluster/gfapi from this directory (a site-packages "
+                        "where that gfapi is installed) instead of installing it with pip")
+    parser.add_argument("--workdir", type=Path, default=REPO / "build" / "deb", help="build directory")
     args = parser.parse_args(argv)
     try:
-        print(build(args.uwsgi, args.pip, args.out))
+        print(build(args.uwsgi, args.pip, args.out, args.binding, args.workdir))
     except BuildError as exc:
         print(f"build_deb: error: {exc}", file=sys.stderr)
         return 1

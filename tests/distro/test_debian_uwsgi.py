@@ -1,0 +1,144 @@
+"""Debian's own uwsgi (uwsgi-core 2.0.21 + uwsgi-plugin-python3) with our glusterfs plugin.
+
+The inis are the native plugin's, unchanged (`plugins = glusterfs`,
+`http-socket-modifier1 = 27`): only the plugin directory differs, so that
+Debian's /usr/bin/uwsgi finds our glusterfs_plugin.so instead of the native
+one installed on this machine.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from corpus import CORPUS, CORPUS_INI as INI, EXTRA_PATHS
+from distrosupport import ini_lines
+from support import NATIVE_UWSGI, Server, debian_ours, free_port, native, request, summary, url_path
+from uwsgi_gluster.seeding import write_file
+
+
+@pytest.fixture(scope="module")
+def pair(volumes, plugin_dir, pythonpath, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("debian-differential")
+    with native(INI, workdir).start() as theirs, \
+            debian_ours(INI, workdir, plugin_dir, pythonpath).start() as mine:
+        yield theirs, mine
+
+
+def test_native_ini_is_served_by_our_plugin(pair):
+    _, mine = pair
+    reply = mine.get("/hello.txt")
+    assert (reply.status, reply.body) == (200, CORPUS["/hello.txt"])
+    assert reply.header("ETag"), "no ETag: the native plugin answered, not ours"
+    log = mine.log()
+    assert "Starting uWSGI 2.0.21-debian" in log
+    assert "[glusterfs] worker 1 connected to 127.0.0.1:24007" in log
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("path", sorted(CORPUS) + EXTRA_PATHS)
+def test_same_response_as_native(pair, path, method):
+    theirs, mine = pair
+    expected = summary(request(theirs.port, method, url_path(path)))
+    got = summary(request(mine.port, method, url_path(path)))
+    assert got == expected
+    if method == "GET" and path in CORPUS:
+        assert got[2] == CORPUS[path]
+
+
+SHRINK_SIZE = 8 << 20
+UNBIT003_INI = """[uwsgi]
+plugins = glusterfs
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0
+threads = 4
+"""
+
+
+@pytest.fixture
+def unbit003_server(volumes, plugin_dir, pythonpath, tmp_path):
+    with debian_ours(UNBIT003_INI, tmp_path, plugin_dir, pythonpath).start() as srv:
+        yield srv
+
+
+def test_python_exception_mid_response_is_logged_and_cleared(unbit003_server, volumes):
+    """Our plugin hands requests to the Python plugin as modifier1 0, so uWSGI
+    finds the Python exception hooks: an exception raised by the body (the file
+    shrank during the download) is logged and cleared, and the body's close()
+    runs without a pending exception (no SystemError, glfs_close not skipped)."""
+    server, fs = unbit003_server, volumes["unbit003"]
+    write_file(fs, "/distro-shrinks.bin", b"s" * SHRINK_SIZE)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /distro-shrinks.bin HTTP/1.0\r\n\r\n")
+        received = sock.recv(4096)
+        assert received.split(b" ", 2)[1] == b"200"
+        write_file(fs, "/distro-shrinks.bin", b"tiny")  # truncated while we are not reading
+        time.sleep(0.5)
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert f"Content-Length: {SHRINK_SIZE}".encode() in head
+    assert len(body) < SHRINK_SIZE
+    deadline = time.monotonic() + 10
+    while "file shrank while it was being sent" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log()
+    assert "file shrank while it was being sent" in log
+    assert "SystemError" not in log
+    assert server.get("/distro-shrinks.bin").body == b"tiny"
+
+
+def test_aborted_downloads_raise_no_python_exception(unbit003_server, volumes):
+    """disable-write-exception comes with the plugin: a client that goes away is
+    logged by uWSGI's core, not turned into a Python exception."""
+    server, fs = unbit003_server, volumes["unbit003"]
+    write_file(fs, "/distro-big.bin", b"b" * SHRINK_SIZE)
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(b"GET /distro-big.bin HTTP/1.0\r\n\r\n")
+            sock.recv(65536)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    assert len(server.get("/distro-big.bin").body) == SHRINK_SIZE
+    log = server.log()
+    assert "Connection reset by peer" in log or "Broken pipe" in log  # uWSGI's core logs it
+    assert "write error" not in log and "SystemError" not in log and "Traceback" not in log
+
+
+def test_emperor_vassals_saying_plugins_glusterfs(volumes, plugin_dir, pythonpath, tmp_path):
+    """`uwsgi --emperor DIR` (Debian's binary): each vassal is a native ini with
+    `plugins = glusterfs`, served by ours, each with its own mounts."""
+    vassals = tmp_path / "vassals"
+    vassals.mkdir()
+    ports = {}
+    for name, volume in (("one", "unbit001"), ("two", "unbit002")):
+        ports[name] = free_port()
+        (vassals / f"{name}.ini").write_text(ini_lines(
+            "plugins = glusterfs", f"http-socket = 127.0.0.1:{ports[name]}", "http-socket-modifier1 = 27",
+            f"glusterfs-mount = mountpoint=/,volume={volume},server=127.0.0.1:0", "threads = 4"))
+    emperor = Server([NATIVE_UWSGI], ini_lines(f"emperor = {vassals}", "emperor-stats-server = 127.0.0.1:0"),
+                     tmp_path, "emperor", port=ports["one"],
+                     env={"UWSGI_PLUGIN_DIR": str(plugin_dir), "PYTHONPATH": ":".join(map(str, pythonpath))})
+    with emperor.start(timeout=90):
+        for name, volume in (("one", "unbit001"), ("two", "unbit002")):
+            reply = _wait_get(ports[name], "/whoami.txt", emperor)
+            assert (reply.status, reply.body) == (200, volume.encode())
+            assert reply.header("ETag")
+        assert _wait_get(ports["one"], "/hello.txt", emperor).body == CORPUS["/hello.txt"]
+
+
+def _wait_get(port: int, path: str, server: Server, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return request(port, "GET", path, timeout=10)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing answers on {port}:\n{server.log()}")
+            time.sleep(0.3)
