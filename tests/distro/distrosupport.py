@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 THROWAWAY_ROOT = REPO / "scripts" / "throwaway-root"
@@ -30,12 +29,13 @@ def cached_deb(package: str) -> Path:
     return found[0]
 
 
-def in_throwaway_root(share: Path, script: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a bash script as root in a throw-away copy of / (scripts/throwaway-root),
-    with ``share`` at /share; nothing it does outlives it."""
-    return subprocess.run([str(THROWAWAY_ROOT), str(share), "bash", "-euxo", "pipefail", "-c", script],
-                          capture_output=True, text=True, timeout=timeout)
+def in_throwaway_root(share: Path, script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run a bash script (``$1``... are ``args``) as root in a throw-away copy of /
+    (scripts/throwaway-root), with ``share`` at /share; no file it writes
+    outside /share outlives it (processes it leaves running would)."""
+    return subprocess.run([str(THROWAWAY_ROOT), str(share), "bash", "-euxo", "pipefail", "-c", script,
+                           "throwaway-root", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def ini_lines(*lines: Sequence[str]) -> str:
+def ini_lines(*lines: str) -> str:
     return "\n".join(["[uwsgi]", *lines, ""])
