@@ -47,6 +47,14 @@ ls /usr/lib/python3/dist-packages/uwsgi_gluster/__pycache__ > /share/pycache.txt
 /etc/init.d/uwsgi restart
 fetch ours
 cp /var/log/uwsgi/app/{app}.log /share/ours.log
+# without Debian's python3 plugin, ours refuses to start and says what is missing
+python3_plugin=$(readlink -f /usr/lib/uwsgi/plugins/python3_plugin.so)
+mv "$python3_plugin" /tmp/hidden_plugin.so
+set +e
+uwsgi --ini /share/{app}.ini --http-socket 127.0.0.1:0 > /share/no-python3.log 2>&1
+echo $? > /share/no-python3.rc
+set -e
+mv /tmp/hidden_plugin.so "$python3_plugin"
 
 apt-get remove -y -q uwsgi-gluster
 test ! -e /usr/lib/python3/dist-packages/uwsgi_gluster && touch /share/python-package-removed
@@ -108,6 +116,14 @@ def test_install_switches_existing_app_to_ours_and_removal_switches_back(lifecyc
     assert _reply(share, "native-before", "nested")[2] == CORPUS["/a/b/c/deep.txt"]
     for phase in PHASES:
         assert _reply(share, phase, "missing")[0] == 404, phase
+
+
+def test_without_python3_plugin_start_up_stops_naming_the_package(lifecycle):
+    share = lifecycle
+    assert (share / "no-python3.rc").read_text().strip() == "1"
+    log = (share / "no-python3.log").read_text()
+    assert "[glusterfs] the python3 plugin (Debian package uwsgi-plugin-python3) could not be loaded" in log
+    assert "Traceback" not in log
 
 
 def test_installed_package_state(lifecycle):
