@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -142,3 +143,28 @@ def _wait_get(port: int, path: str, server: Server, timeout: float = 60):
             if time.monotonic() > deadline:
                 raise AssertionError(f"nothing answers on {port}:\n{server.log()}")
             time.sleep(0.3)
+
+
+GEVENT_INI = """[uwsgi]
+plugins = glusterfs,gevent_python3
+http-socket = 127.0.0.1:{port}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
+gevent = 50
+"""
+
+
+def test_gevent_loop_engine_serves_the_corpus(volumes, plugin_dir, pythonpath, tmp_path):
+    """Debian's gevent plugin (uwsgi-plugin-gevent-python3) as the loop engine:
+    every corpus file is served with its bytes, also with 20 downloads of the
+    10 MiB file at once. libgfapi calls block the worker's loop while they run
+    (there is no gevent-aware libgfapi), so this is correctness, not concurrency."""
+    with debian_ours(GEVENT_INI, tmp_path, plugin_dir, pythonpath).start() as server:
+        assert "running gevent loop engine" in server.log()
+        for path, body in CORPUS.items():
+            reply = server.get(path)
+            assert (reply.status, reply.body) == (200, body), path
+        with ThreadPoolExecutor(20) as pool:
+            bodies = list(pool.map(lambda _: server.get("/sizes/10MiB.bin").body, range(20)))
+        assert all(body == CORPUS["/sizes/10MiB.bin"] for body in bodies)
+        assert "Traceback" not in server.log()
