@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from corpus import CORPUS, CORPUS_INI as INI, EXTRA_PATHS
-from distrosupport import ini_lines
+from distrosupport import REPO, ini_lines
 from support import NATIVE_UWSGI, Server, debian_ours, free_port, native, request, summary, url_path
 from uwsgi_gluster.seeding import write_file
 
@@ -168,3 +168,35 @@ def test_gevent_loop_engine_serves_the_corpus(volumes, plugin_dir, pythonpath, t
             bodies = list(pool.map(lambda _: server.get("/sizes/10MiB.bin").body, range(20)))
         assert all(body == CORPUS["/sizes/10MiB.bin"] for body in bodies)
         assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("name,expect", [
+    ("single-server.ini", {"/whoami.txt": b"unbit001"}),
+    ("server-list.ini", {"/whoami.txt": b"unbit001"}),  # its first server is dead
+    ("three-mountpoints.ini", {"/whoami.txt": b"unbit001"}),
+    ("routing.ini", {"/whoami.txt": b"unbit001", "/foo/whoami.txt": b"unbit002", "/bar/whoami.txt": b"unbit003"}),
+])
+def test_documentation_inis_with_plugins_glusterfs(volumes, plugin_dir, pythonpath, tmp_path, name, expect):
+    """The documentation's inis of ini/ as a Debian user has them: with a
+    `plugins = glusterfs` line (only the port changed)."""
+    text = (REPO / "ini" / name).read_text()
+    assert "http-socket = :9090" in text
+    text = text.replace("[uwsgi]\n", "[uwsgi]\nplugins = glusterfs\n", 1).replace(
+        "http-socket = :9090", "http-socket = 127.0.0.1:{port}")
+    with debian_ours(text, tmp_path, plugin_dir, pythonpath).start() as server:
+        for path, body in expect.items():
+            reply = server.get(path)
+            assert (reply.status, reply.body) == (200, body), path
+            assert reply.header("ETag")
+
+
+@pytest.mark.parametrize("plugins", ["python3,glusterfs", "glusterfs,python3", "python3\nplugins = glusterfs"])
+def test_python3_plugin_named_too(volumes, plugin_dir, pythonpath, tmp_path, plugins):
+    """An ini that also loads python3 itself, before or after glusterfs: one
+    Python plugin, the same service."""
+    ini = INI.replace("plugins = glusterfs", f"plugins = {plugins}")
+    with debian_ours(ini, tmp_path, plugin_dir, pythonpath).start() as server:
+        reply = server.get("/hello.txt")
+        assert (reply.status, reply.body) == (200, CORPUS["/hello.txt"])
+        assert reply.header("ETag")
+        assert server.log().count("Python version:") == 1
