@@ -10,7 +10,7 @@ DEB_UWSGI ?= /usr/bin/uwsgi
 .PHONY: deb deb-test
 
 deb: deps $(STAMP)
-	deb=$$(python3 scripts/build_deb.py --uwsgi '$(DEB_UWSGI)' --pip $(BIN)/pip) && \
+	deb=$$($(BIN)/python scripts/build_deb.py --uwsgi '$(DEB_UWSGI)' --pip $(BIN)/pip) && \
 	lintian --fail-on error,warning --pedantic "$$deb"
 
 deb-test: deb gluster
