@@ -11,11 +11,11 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 # matplotlib and py-spy: the optional `bench` extra of setup.cfg
 $(BENCH_STAMP): $(STAMP) setup.cfg
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,lint,bench]'
 	touch $@
 
-bench: venv gluster $(BENCH_STAMP)
+bench: venv gluster $(BENCH_STAMP)  ## side-by-side benchmark against the native plugin (~2 min, docs/bench.png)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
-bench-profile: venv gluster $(BENCH_STAMP)
+bench-profile: venv gluster $(BENCH_STAMP)  ## py-spy on our worker under the bench loads: top functions
 	$(BIN)/python scripts/bench.py --profile $(BENCH_ARGS)

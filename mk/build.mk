@@ -15,8 +15,8 @@ export UWSGI_GLUSTER_CACHE
 .PHONY: uwsgi build-test
 
 # Always asks the builder: it decides from its cache key whether to compile.
-uwsgi: deps $(STAMP)
+uwsgi: deps $(STAMP)  ## build ./uwsgi (uWSGI from the pinned sdist, profile UWSGI_PROFILE, cached)
 	$(BIN)/python scripts/uwsgi_build.py build --profile '$(UWSGI_PROFILE)' --output uwsgi
 
-build-test: uwsgi
+build-test: uwsgi  ## tests/build: ./uwsgi, cap, serving the inis of ini/
 	$(BIN)/python -m pytest -p no:cacheprovider -ra tests/build $(PYTEST_ARGS)

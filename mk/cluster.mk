@@ -7,17 +7,14 @@
 
 .PHONY: cluster-up cluster-down cluster-status cluster-test
 
-cluster-up:
+cluster-up:  ## 3-node GlusterFS cluster in network namespaces (idempotent)
 	scripts/gluster-cluster up
 
-cluster-down:
+cluster-down:  ## kill the cluster, delete its namespaces and state
 	scripts/gluster-cluster down
 
-cluster-status:
+cluster-status:  ## cluster processes, links, peers, bricks
 	scripts/gluster-cluster status
 
-cluster-test: venv
+cluster-test: venv  ## tests/cluster: faults under load on the 3-node cluster
 	$(BIN)/python -m pytest -p no:cacheprovider -ra tests/cluster $(PYTEST_ARGS)
-
-# unit tests stay unit tests: no namespaces, no glusterd
-unit: PYTEST_ARGS += --ignore=tests/cluster

@@ -12,6 +12,6 @@ DURATION ?= 600
 INTERVAL ?= 10
 FAULT_EVERY ?= 30
 
-soak: venv gluster
+soak: venv gluster  ## 10 min of checked load with faults on the cluster (DURATION=s), docs/soak.png
 	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q matplotlib
 	DURATION=$(DURATION) INTERVAL=$(INTERVAL) FAULT_EVERY=$(FAULT_EVERY) $(BIN)/python scripts/soak.py

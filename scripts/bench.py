@@ -144,7 +144,8 @@ def huge_sha256() -> str:
     return h.hexdigest()
 
 
-def seed(files: Dict[str, bytes], reseed: bool) -> None:
+def seed(files: Dict[str, bytes], reseed: bool, huge: bool = True) -> None:
+    """Create the bench volume and write ``files`` (and, with ``huge``, the 1 GiB file)."""
     subprocess.run([str(ROOT / "scripts" / "gluster-env"), "volume", VOLUME], check=True)
     sys.path.insert(0, str(ROOT))
     from uwsgi_gluster import gfapi
@@ -166,6 +167,8 @@ def seed(files: Dict[str, bytes], reseed: bool) -> None:
             written += 1
     log(f"seed: {written} of {len(files)} small files written ({time.monotonic() - started:.1f} s)")
 
+    if not huge:
+        return
     if reseed or size_of(HUGE) != HUGE_SIZE:
         started = time.monotonic()
         partial = HUGE + ".partial"  # renamed into place only when complete
@@ -218,9 +221,12 @@ def in_tree(pid: int, root: int) -> bool:
 
 
 class Server:
-    def __init__(self, name: str, command: List[str]):
+    """One uWSGI server under test, started from ``ini`` (a template with {port}, {volume})."""
+
+    def __init__(self, name: str, command: List[str], ini: str = INI):
         self.name = name
         self.command = command
+        self.ini_template = ini
         self.port = free_port()
         self.ini = RESULTS / f"{name}.ini"
         self.logfile = RESULTS / f"{name}.log"
@@ -238,7 +244,7 @@ class Server:
         return Broken(f"{self.name}: {why}\n--- last lines of {self.logfile} ---\n{tail}")
 
     def start(self, timeout: float = 60) -> None:
-        self.ini.write_text(INI.format(port=self.port, volume=VOLUME))
+        self.ini.write_text(self.ini_template.format(port=self.port, volume=VOLUME))
         with open(self.logfile, "wb") as out:
             self.proc = subprocess.Popen([*self.command, "--ini", str(self.ini)], stdout=out,
                                          stderr=subprocess.STDOUT, cwd=RESULTS, start_new_session=True)
@@ -402,8 +408,9 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-def run_wrk(server: Server, label: str, path: str, args, script: Optional[Path] = None) -> dict:
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+def run_wrk(server: Server, label: str, path: str, args, script: Optional[Path] = None,
+            connections: Optional[int] = None) -> dict:
+    cmd = ["wrk", f"-t{args.threads}", f"-c{connections or args.connections}", f"-d{args.duration}s", "--latency",
            "--timeout", "10s"]
     if script:
         cmd += ["-s", str(script)]

@@ -22,6 +22,7 @@ import configparser
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,11 +50,16 @@ def run(cmd: List[str], **kw) -> str:
 
 
 def project_metadata() -> Dict[str, str]:
+    """The package version (``uwsgi_gluster.__version__``) and the gfapi pin (setup.cfg)."""
+    init = (REPO / "uwsgi_gluster" / "__init__.py").read_text()
+    version = re.search(r'^__version__ = "([^"]+)"', init, re.M)
+    if not version:
+        raise BuildError("no __version__ in uwsgi_gluster/__init__.py")
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "setup.cfg")
     requires = cfg.get("options", "install_requires").split()
     gfapi = next(r for r in requires if r.startswith("gfapi=="))
-    return {"version": cfg.get("metadata", "version"), "gfapi": gfapi}
+    return {"version": version.group(1), "gfapi": gfapi}
 
 
 def uwsgi_abi(uwsgi: str) -> str:
@@ -123,7 +129,8 @@ def install_docs(root: Path, meta: Dict[str, str]) -> None:
     shutil.copyfile(packaging / "copyright", doc / "copyright")
     changelog = (packaging / "changelog").read_text()
     if not changelog.startswith(f"{PACKAGE} ({meta['version']})"):
-        raise BuildError(f"packaging/debian/changelog does not start with version {meta['version']} (setup.cfg)")
+        raise BuildError(f"packaging/debian/changelog does not start with version {meta['version']} "
+                         "(uwsgi_gluster.__version__)")
     gzip_n(changelog.encode(), doc / "changelog.gz")
     gzip_n((REPO / "README.rst").read_bytes(), doc / "README.rst.gz")
 

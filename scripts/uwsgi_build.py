@@ -13,8 +13,8 @@ What it does:
    cflags, libs, libdir; exits with a message naming PKG_CONFIG_PATH when the
    package is not found;
 2. downloads the pinned uWSGI source distribution from PyPI with pip
-   (``pip download --no-deps --no-binary :all: uwsgi==2.0.30``) into the cache,
-   never into the repository;
+   (``pip download --no-deps --no-binary :all: uwsgi==X``, X being the
+   ``pyuwsgi==X`` pin of setup.cfg) into the cache, never into the repository;
 3. unpacks it in ``$UWSGI_GLUSTER_CACHE`` (default ``/var/cache/uwsgi-gluster``)
    under a key hashing the profile, the pinned version, the interpreter, gcc,
    the pkg-config answer and this script, and builds there with
@@ -41,6 +41,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -49,7 +50,6 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-UWSGI_VERSION = "2.0.30"
 PKG_CONFIG_PACKAGE = "glusterfs-api"
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE = "/var/cache/uwsgi-gluster"
@@ -63,6 +63,24 @@ PLUGIN_DIR = "uwsgi_gluster_plugins"
 
 class BuildError(Exception):
     """A failure with a message meant for the person running make."""
+
+
+def pinned_uwsgi_version(setup_cfg: Path = REPO / "setup.cfg") -> str:
+    """The uWSGI version to build: the ``pyuwsgi==X`` pin of setup.cfg's
+    ``install_requires``, the one place the project pins uWSGI (so ``./uwsgi``
+    and the ``uwsgi-gluster`` launcher run the same uWSGI)."""
+    cfg = configparser.ConfigParser()
+    if not cfg.read(setup_cfg):
+        raise BuildError(f"cannot read {setup_cfg}")
+    requires = cfg.get("options", "install_requires", fallback="")
+    pins = re.findall(r"^\s*pyuwsgi\s*==\s*([0-9][0-9A-Za-z.]*)\s*$", requires, re.MULTILINE)
+    if len(pins) != 1:
+        raise BuildError(f"{setup_cfg}: install_requires must pin pyuwsgi exactly once (pyuwsgi==X.Y.Z), "
+                         f"found {pins or 'none'}")
+    return pins[0]
+
+
+UWSGI_VERSION = pinned_uwsgi_version()
 
 
 def log(msg: str) -> None:

@@ -28,3 +28,17 @@ def test_binding_still_broken_without_the_repair():
 def test_raw_calls_have_64_bit_offsets():
     assert gfapi.glfs_pread.argtypes[3] is gfapi.c_off_t
     assert gfapi.c_off_t is __import__("ctypes").c_int64
+
+
+def test_stat_type_declared_for_the_type_checker_matches_the_binding():
+    """mypy sees ``gfapi.Stat`` through an ``if TYPE_CHECKING`` class (the binding is
+    untyped); its fields must be the binding's ``struct stat``, in order."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(gfapi))
+    declared = [
+        [node.target.id for node in cls.body if isinstance(node, ast.AnnAssign)]
+        for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) and cls.name == "Stat"
+    ]
+    assert declared == [[name for name, _ in gfapi.Stat._fields_]]

@@ -20,6 +20,7 @@ import ctypes
 import errno as _errno
 import itertools
 import os
+from typing import TYPE_CHECKING
 
 
 def _repair_binding_import() -> bool:
@@ -45,7 +46,28 @@ if LIBRARY_OVERRIDE:
 from gluster.gfapi import api as _api  # noqa: E402  (needs the repair above)
 from gluster.gfapi import gfapi as binding  # noqa: E402,F401  (high-level API, for seeding tools)
 
-Stat = _api.Stat
+if TYPE_CHECKING:
+    class Stat(ctypes.Structure):
+        """``struct stat`` as the binding declares it (its fields, for the type checker)."""
+
+        st_dev: int
+        st_ino: int
+        st_nlink: int
+        st_mode: int
+        st_uid: int
+        st_gid: int
+        st_rdev: int
+        st_size: int
+        st_blksize: int
+        st_blocks: int
+        st_atime: int
+        st_atimensec: int
+        st_mtime: int
+        st_mtimensec: int
+        st_ctime: int
+        st_ctimensec: int
+else:
+    Stat = _api.Stat
 Dirent = _api.Dirent
 LIBRARY = _api.so_file_name
 _lib = _api.client

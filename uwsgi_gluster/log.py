@@ -7,16 +7,19 @@ imports this module before pyuwsgi has created ``uwsgi``.
 from __future__ import annotations
 
 import sys
+from types import ModuleType
+from typing import Optional
 
 
-def _uwsgi():
+def _uwsgi() -> Optional[ModuleType]:
     module = sys.modules.get("uwsgi")
-    if module is None:
-        try:
-            import uwsgi as module  # present only inside uWSGI
-        except ImportError:
-            return None
-    return module
+    if module is not None:
+        return module
+    try:
+        import uwsgi  # present only inside uWSGI
+    except ImportError:
+        return None
+    return uwsgi
 
 #: The uWSGI signal on which every worker logs ``[glusterfs] worker N open files: K``
 #: (glfds opened and not yet closed; see ``gfapi.open_files``). Raise it with e.g.

@@ -66,7 +66,7 @@ class MimeTypes:
         self._table = dict(table)
 
     @classmethod
-    def from_files(cls, paths: Iterable[str], log=None) -> "MimeTypes":
+    def from_files(cls, paths: Iterable[str], log=None) -> MimeTypes:
         table: Dict[bytes, str] = {}
         for path in paths:
             try:

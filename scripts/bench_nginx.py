@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: uwsgi-gluster against tuned nginx over a FUSE mount.
+
+    make bench-nginx                          # or: .venv/bin/python scripts/bench_nginx.py
+    make bench-nginx DURATION=5
+    .venv/bin/python scripts/bench_nginx.py --socket http-socket
+
+The peer is what a performance-minded operator runs today: Debian's nginx serving
+a FUSE mount (``mount -t glusterfs``) of the same volume, with ``sendfile on``,
+keep-alive, ``open_file_cache max=20000 inactive=60s`` and ``open_file_cache_valid
+1s`` (the same 1 s freshness bound as ours), access log off, one worker per CPU.
+Ours runs in README's recommended configuration: 2 processes x 15 threads with a
+master, ``http11-socket`` (keep-alive), request logging off.
+
+In one run, for each side in turn: start it, check every file by sha256, then wrk
+(``-t2``, ``--latency``) on four loads:
+
+==========  =====================================  ===========
+label       what                                   connections
+==========  =====================================  ===========
+tiny        the 14 B file                          32
+10mib       the 10 MiB file                        8
+mixed       300 files of 1-64 KiB (fixed shuffle)  32
+crowd       the same 300 files                     1,000
+==========  =====================================  ===========
+
+Per side and load it records req/s, MB/s, p99, non-2xx and socket errors, and the
+CPU seconds the side used (nginx: its workers plus the FUSE client process; ours:
+every uWSGI process), then the workers' RSS after the loads. It prints ours/nginx
+ratios against the targets of the speed issue (10 MiB >= 1.0x, mixed >= 0.6x,
+14 B >= 0.5x, 1,000 connections >= 0.6x) and writes ``bench-results/bench-nginx.json``
+and ``docs/bench-nginx.png``.
+
+Exit status: 0 when the report was produced (targets met or not); 1 when something
+is broken (a side does not start, wrong bytes, wrk fails, non-2xx answers); 2 for
+bad arguments. Only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (scripts/bench.py: seeding, wrk, uWSGI server handling)
+from bench import MEDIUM, MiB, RESULTS, ROOT, SEED, TINY, VOLUME, Broken, log  # noqa: E402
+
+MIXED_SET = 300
+FUSE_DIR = Path("/run/uwsgi-gluster-bench/fuse")
+NGINX_DIR = RESULTS / "nginx"
+OPEN_FILES = 8192  # wrk's 1,000 connections, nginx's and uWSGI's sockets
+
+#: label -> (path or None for the mixed set, connections, metric, target ratio)
+LOADS = {
+    "tiny": (TINY, 32, "rps", 0.5),
+    "10mib": (MEDIUM, 8, "mbps", 1.0),
+    "mixed": (None, 32, "rps", 0.6),
+    "crowd": (None, 1000, "rps", 0.6),
+}
+
+OURS_INI = """\
+; written by scripts/bench_nginx.py: README's recommended configuration
+[uwsgi]
+plugins = glusterfs
+{socket} = 127.0.0.1:{{port}}
+{socket}-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume={{volume}},server=127.0.0.1:0
+master = true
+processes = 2
+threads = 15
+listen = 1024
+disable-logging = true
+"""
+
+NGINX_CONF = """\
+# written by scripts/bench_nginx.py: tuned nginx over a FUSE mount of the volume
+daemon off;
+master_process on;
+worker_processes auto;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+worker_rlimit_nofile {open_files};
+events {{
+    worker_connections 4096;
+}}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    open_file_cache max=20000 inactive=60s;
+    open_file_cache_valid 1s;
+    open_file_cache_errors on;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    server {{
+        listen 127.0.0.1:{port} backlog=1024;
+        root {root};
+    }}
+}}
+"""
+
+
+# -- process accounting -------------------------------------------------------------
+
+def children(root: int) -> List[int]:
+    """``root`` and every live descendant."""
+    parents: Dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            ppid = bench.ppid_of(int(entry))
+            if ppid is not None:
+                parents[int(entry)] = ppid
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, ppid in parents.items() if ppid in frontier]
+        tree += frontier
+    return tree
+
+
+def cpu_seconds(pids: List[int]) -> float:
+    """utime + stime of ``pids`` (threads included), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
+def fuse_client_pids() -> List[int]:
+    """The glusterfs FUSE client process(es) serving FUSE_DIR."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"glusterfs") and os.fsencode(str(FUSE_DIR)) in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+# -- the peer: nginx over FUSE ---------------------------------------------------------
+
+def mount_fuse() -> None:
+    FUSE_DIR.mkdir(parents=True, exist_ok=True)
+    if os.path.ismount(FUSE_DIR):
+        return
+    subprocess.run(["mount", "-t", "glusterfs", f"127.0.0.1:/{VOLUME}", str(FUSE_DIR)], check=True)
+    deadline = time.monotonic() + 30
+    while not (FUSE_DIR / TINY.lstrip("/")).exists():
+        if time.monotonic() > deadline:
+            raise Broken(f"FUSE mount of {VOLUME} on {FUSE_DIR} shows no {TINY} after 30 s")
+        time.sleep(0.2)
+
+
+def umount_fuse() -> None:
+    if os.path.ismount(FUSE_DIR):
+        subprocess.run(["umount", "-l", str(FUSE_DIR)], check=False)
+
+
+class Nginx:
+    """nginx from Debian over the FUSE mount; the interface scripts/bench.py's wrk runner uses."""
+
+    def __init__(self) -> None:
+        self.name = "nginx"
+        self.port = bench.free_port()
+        self.proc: Optional[subprocess.Popen] = None
+        self.workers: List[int] = []
+        self.conf = NGINX_DIR / "nginx.conf"
+
+    def log_text(self) -> str:
+        try:
+            return (NGINX_DIR / "error.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def fail(self, why: str) -> Broken:
+        tail = "\n".join(self.log_text().splitlines()[-30:])
+        return Broken(f"nginx: {why}\n--- last lines of {NGINX_DIR / 'error.log'} ---\n{tail}")
+
+    def start(self, timeout: float = 30) -> None:
+        (NGINX_DIR / "tmp").mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(NGINX_CONF.format(dir=NGINX_DIR, port=self.port, root=FUSE_DIR,
+                                               open_files=OPEN_FILES))
+        out = open(NGINX_DIR / "stdout.log", "wb")
+        self.proc = subprocess.Popen(["nginx", "-c", str(self.conf), "-p", str(NGINX_DIR)], stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise self.fail(f"exited with status {self.proc.returncode} during start-up")
+            try:
+                if bench.get(self.port, TINY, timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise self.fail(f"did not answer 200 for {TINY} within {timeout:.0f} s")
+            time.sleep(0.2)
+        self.workers = [p for p in children(self.proc.pid) if p != self.proc.pid]
+        log(f"nginx: up on 127.0.0.1:{self.port}, pid {self.proc.pid}, workers {self.workers}")
+
+    def cpu_pids(self) -> List[int]:
+        return children(self.proc.pid) + fuse_client_pids() if self.proc else []
+
+    def rss(self) -> int:
+        return sum(bench.proc_status(p, "VmRSS") or 0 for p in self.workers)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGQUIT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class Ours(bench.Server):
+    def cpu_pids(self) -> List[int]:
+        return children(self.proc.pid) if self.proc else []
+
+
+# -- one side, start to stop ----------------------------------------------------------
+
+def bench_side(server, files: Dict[str, bytes], lua: Path, args) -> dict:
+    load_before = os.getloadavg()
+    if load_before[0] > (os.cpu_count() or 1):
+        log(f"WARNING: load average {load_before[0]:.1f} on {os.cpu_count()} CPUs before the "
+            f"{server.name} run: numbers will be noisy")
+    try:
+        server.start()
+        bench.verify(server, files)
+        loads = {}
+        for label, (path, connections, _, _) in LOADS.items():
+            pids = server.cpu_pids()
+            cpu0, t0 = cpu_seconds(pids), time.monotonic()
+            res = bench.run_wrk(server, label, path or "/", args, None if path else lua, connections=connections)
+            res["cpu_percent"] = 100 * (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
+            res["mbps"] = (res["bytes_per_s"] or 0) / 1e6
+            log(f"{server.name}: {label}: CPU {res['cpu_percent']:.0f}% of one core")
+            loads[label] = res
+        rss = server.rss()
+        log(f"{server.name}: workers' RSS after the loads {rss / MiB:.1f} MiB ({len(server.workers)} workers)")
+        return {"loads": loads, "workers": server.workers, "rss_mib": rss / MiB,
+                "rss_per_worker_mib": rss / MiB / max(1, len(server.workers)),
+                "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+    finally:
+        server.stop()
+
+
+def report(results: dict) -> List[dict]:
+    rows = []
+    for label, (_, connections, metric, target) in LOADS.items():
+        row = {"load": label, "connections": connections, "metric": metric, "target": target}
+        for side in ("nginx", "ours"):
+            if side in results:
+                res = results[side]["loads"][label]
+                row[side] = res[metric]
+                row[f"{side}_cpu_percent"] = res["cpu_percent"]
+                row[f"{side}_p99_ms"] = res["p99_ms"]
+        if "nginx" in row and "ours" in row and row["nginx"]:
+            row["ratio"] = row["ours"] / row["nginx"]
+            row["verdict"] = "PASS" if row["ratio"] >= target else "FAIL"
+        rows.append(row)
+    unit = {"rps": "req/s", "mbps": "MB/s"}
+    print(f"\n{'load':<8} {'conns':>5} {'nginx':>12} {'ours':>12} {'ratio':>7} {'target':>7}  verdict"
+          f"   CPU% nginx/ours   p99 ms nginx/ours")
+    for r in rows:
+        print(f"{r['load']:<8} {r['connections']:>5} {r.get('nginx', 0):>12,.1f} {r.get('ours', 0):>12,.1f} "
+              f"{r.get('ratio', 0):>6.2f}x {r['target']:>6.1f}x  {r.get('verdict', '-'):<7}"
+              f" {r.get('nginx_cpu_percent', 0):>5.0f} / {r.get('ours_cpu_percent', 0):<5.0f}"
+              f"   {r.get('nginx_p99_ms') or 0:>6.2f} / {r.get('ours_p99_ms') or 0:<6.2f}  ({unit[r['metric']]})")
+    for side, res in results.items():
+        print(f"{side}: workers' RSS after the loads {res['rss_mib']:.1f} MiB "
+              f"({res['rss_per_worker_mib']:.1f} MiB per worker); load average "
+              f"{res['loadavg_before'][0]:.1f} -> {res['loadavg_after'][0]:.1f} on {os.cpu_count()} CPUs")
+    return rows
+
+
+def chart(rows: List[dict], meta: dict) -> Optional[Path]:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib not installed: no chart (make bench-nginx installs it)")
+        return None
+    rows = [r for r in rows if "ratio" in r]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    labels = [f"{r['load']}\n{r['connections']} conns" for r in rows]
+    ax.bar(labels, [r["ratio"] for r in rows], color=["#2a7" if r["verdict"] == "PASS" else "#c44" for r in rows])
+    for i, r in enumerate(rows):
+        ax.plot([i - 0.4, i + 0.4], [r["target"], r["target"]], "k--", lw=1)
+        ax.text(i, r["ratio"], f"{r['ratio']:.2f}x", ha="center", va="bottom")
+    ax.axhline(1.0, color="#888", lw=0.8)
+    ax.set_ylabel("ours / tuned nginx over FUSE (higher is better)")
+    ax.set_title(f"uwsgi-gluster vs nginx+FUSE, {meta['date']} ({meta['commit']}); dashes: targets")
+    fig.tight_layout()
+    path = ROOT / "docs" / "bench-nginx.png"
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def parse_args(argv):
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=int, default=int(env("DURATION", "10")), help="seconds per wrk run (env DURATION)")
+    p.add_argument("--threads", type=int, default=int(env("WRK_THREADS", "2")), help="wrk threads (env WRK_THREADS)")
+    p.add_argument("--socket", choices=("http11-socket", "http-socket"), default=env("SOCKET", "http11-socket"),
+                   help="our socket type (env SOCKET)")
+    p.add_argument("--only", choices=("ours", "nginx"), default=env("ONLY") or None, help="one side only (env ONLY)")
+    p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")
+    p.add_argument("--no-chart", action="store_true")
+    args = p.parse_args(argv)
+    if args.duration < 1 or args.threads < 1:
+        p.error("duration and threads must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    RESULTS.mkdir(exist_ok=True)
+    NGINX_DIR.mkdir(parents=True, exist_ok=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(OPEN_FILES, hard)), hard))
+    began = time.monotonic()
+    files = bench.small_files()
+    mixed = bench.mixed_paths(files)[:MIXED_SET]
+    files = {p: files[p] for p in (TINY, MEDIUM, *mixed)}
+    random.Random(SEED).shuffle(mixed)
+    paths_file = RESULTS / "mixed300-paths.txt"
+    paths_file.write_text("\n".join(mixed) + "\n")
+    lua = RESULTS / "mixed300.lua"
+    lua.write_text(bench.MIXED_LUA % {"paths": paths_file})
+    results = {}
+    try:
+        bench.seed(files, args.reseed, huge=False)
+        if args.only in (None, "nginx"):
+            mount_fuse()
+            try:
+                results["nginx"] = bench_side(Nginx(), files, lua, args)
+            finally:
+                umount_fuse()
+        if args.only in (None, "ours"):
+            ours = Ours("ours", bench.OURS_CMD, OURS_INI.format(socket=args.socket))
+            results["ours"] = bench_side(ours, files, lua, args)
+    except (Broken, subprocess.CalledProcessError) as exc:
+        print(f"[bench-nginx] BROKEN: {exc}", file=sys.stderr)
+        return 1
+    meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "commit": bench.git_commit(),
+            "duration_s": args.duration, "wrk_threads": args.threads, "socket": args.socket,
+            "ours": "2 processes x 15 threads, master, disable-logging", "cpus": os.cpu_count(),
+            "nginx": "sendfile, keep-alive, open_file_cache max=20000 inactive=60s valid 1s, over FUSE",
+            "mb": "10^6 bytes", "elapsed_s": round(time.monotonic() - began, 1)}
+    rows = report(results)
+    out = RESULTS / "bench-nginx.json"
+    out.write_text(json.dumps({"meta": meta, "rows": rows, "results": results}, indent=2, default=str) + "\n")
+    log(f"wrote {out}")
+    if not args.no_chart and len(results) == 2:
+        path = chart(rows, meta)
+        if path:
+            log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
