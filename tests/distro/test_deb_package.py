@@ -42,7 +42,8 @@ cp /share/{app}.ini /etc/uwsgi/apps-enabled/{app}.ini
 fetch native-before
 
 apt-get install -y -q /share/uwsgi-gluster_*.deb
-dpkg-query -W -f='${{Package}} ${{Status}} ${{Version}}\n' uwsgi-gluster uwsgi-plugin-glusterfs > /share/installed.txt 2>&1 || true
+dpkg-query -W -f='${{Package}} ${{Status}} ${{Version}}\n' uwsgi-gluster uwsgi-plugin-glusterfs \
+    > /share/installed.txt 2>&1 || true
 ls /usr/lib/python3/dist-packages/uwsgi_gluster/__pycache__ > /share/pycache.txt
 /etc/init.d/uwsgi restart
 fetch ours

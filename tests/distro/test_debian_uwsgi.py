@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from corpus import CORPUS, CORPUS_INI as INI, EXTRA_PATHS
+from corpus import CORPUS, EXTRA_PATHS
+from corpus import CORPUS_INI as INI
 from distrosupport import REPO, ini_lines
 from support import NATIVE_UWSGI, Server, debian_ours, free_port, native, request, summary, url_path
 from uwsgi_gluster.seeding import write_file
@@ -139,9 +140,9 @@ def _wait_get(port: int, path: str, server: Server, timeout: float = 60):
     while True:
         try:
             return request(port, "GET", path, timeout=10)
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline:
-                raise AssertionError(f"nothing answers on {port}:\n{server.log()}")
+                raise AssertionError(f"nothing answers on {port}:\n{server.log()}") from exc
             time.sleep(0.3)
 
 

@@ -7,7 +7,8 @@ is known to be wrong, the test pins both behaviours.
 
 import pytest
 
-from corpus import CORPUS, CORPUS_INI as INI, EXTRA_PATHS
+from corpus import CORPUS, EXTRA_PATHS
+from corpus import CORPUS_INI as INI
 from support import native, ours, raw_request, request, summary, url_path
 
 
