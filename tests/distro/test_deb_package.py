@@ -3,8 +3,9 @@
 Debian's service layout (package `uwsgi`: /etc/init.d/uwsgi, apps in
 /etc/uwsgi/apps-enabled, default.ini with master, 2 workers, uid www-data)
 first serves an app with the native plugin; then our package is installed and
-the service restarted: the same app is served by us; then ours is removed, the
-native plugin reinstalled, the service restarted: native again. Nothing of this
+the service restarted: the same app is served by us; then the native plugin is
+installed again (apt removes ours, which conflicts with it) and the service
+restarted: native again. Nothing of this
 reaches the real root (scripts/throwaway-root).
 """
 
@@ -57,9 +58,10 @@ echo $? > /share/no-python3.rc
 set -e
 mv /tmp/hidden_plugin.so "$python3_plugin"
 
-apt-get remove -y -q uwsgi-gluster
-test ! -e /usr/lib/python3/dist-packages/uwsgi_gluster && touch /share/python-package-removed
+# rolling back is one command: apt removes uwsgi-gluster, which conflicts with it
 apt-get install -y -q /share/uwsgi-plugin-glusterfs_*.deb
+test ! -e /usr/lib/python3/dist-packages/uwsgi_gluster && touch /share/python-package-removed
+dpkg-query -W -f='${{Package}} ${{Status}}\n' uwsgi-gluster uwsgi-plugin-glusterfs > /share/rolled-back.txt 2>&1 || true
 /etc/init.d/uwsgi restart
 fetch native-after
 """
@@ -133,7 +135,10 @@ def test_installed_package_state(lifecycle):
     assert installed["uwsgi-gluster"].startswith("install ok installed 0.")
     assert "install ok installed" not in installed.get("uwsgi-plugin-glusterfs", "")  # Conflicts + Replaces
     assert any(name.startswith("plugin.cpython-311") for name in (share / "pycache.txt").read_text().split())
-    assert (share / "python-package-removed").exists()
+    assert (share / "python-package-removed").exists()  # and its byte-compiled files with it
+    rolled_back = dict(line.split(" ", 1) for line in (share / "rolled-back.txt").read_text().splitlines())
+    assert rolled_back["uwsgi-plugin-glusterfs"] == "install ok installed"
+    assert "install ok installed" not in rolled_back.get("uwsgi-gluster", "")
     log = (share / "ours.log").read_text()
     assert "setuid() to 33" in log  # Debian's default.ini: the app runs as www-data
     assert "[glusterfs] worker 2 connected to 127.0.0.1:24007" in log
