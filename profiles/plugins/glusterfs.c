@@ -71,6 +71,11 @@ static void glusterfs_on_load(void) {
 			  "uwsgi-gluster serves GlusterFS from Python\n");
 		exit(1);
 	}
+	/* Plugins named by UWSGI_PLUGINS or by the executable's name (uwsgi_glusterfs)
+	 * are loaded before uWSGI builds its option table, which add_exported_option
+	 * looks keys up in: build it now (uWSGI rebuilds it right after anyway). */
+	if (!uwsgi.options)
+		build_options();
 	glusterfs_add_option("import", PYTHON_MODULE);
 	glusterfs_add_option("module", PYTHON_MODULE);
 	glusterfs_add_option("disable-write-exception", "1");

@@ -201,3 +201,17 @@ def test_python3_plugin_named_too(volumes, plugin_dir, pythonpath, tmp_path, plu
         assert (reply.status, reply.body) == (200, CORPUS["/hello.txt"])
         assert reply.header("ETag")
         assert server.log().count("Python version:") == 1
+
+
+def test_plugin_loaded_before_the_option_table_exists_does_not_crash(volumes, plugin_dir, pythonpath, tmp_path):
+    """Regression: uWSGI loads the plugins named by UWSGI_PLUGINS (and by an
+    executable named uwsgi_glusterfs) before it builds its option table; adding
+    our options from on_load then crashed the process (SIGSEGV in uwsgi_opt_get).
+    Here the ini has no `plugins` line at all."""
+    ini = INI.replace("plugins = glusterfs\n", "")
+    server = debian_ours(ini, tmp_path, plugin_dir, pythonpath)
+    server.env = {**(server.env or {}), "UWSGI_PLUGINS": str(plugin_dir / "glusterfs_plugin.so")}
+    with server.start():
+        reply = server.get("/hello.txt")
+        assert (reply.status, reply.body) == (200, CORPUS["/hello.txt"])
+        assert reply.header("ETag")
