@@ -35,6 +35,7 @@ REPLACED = "uwsgi-plugin-glusterfs"
 PLUGIN_DIR = "usr/lib/uwsgi/plugins"  # where Debian's uwsgi-plugin-* put their plugins
 DIST_PACKAGES = "usr/lib/python3/dist-packages"
 DOC_DIR = f"usr/share/doc/{PACKAGE}"
+MAN_PAGE = "usr/share/man/man1/uwsgi_glusterfs.1.gz"
 MAINTAINER = "uwsgi-gluster maintainers <maintainers@users.noreply.r-seed-bc9c9d73.example>"
 
 
@@ -133,10 +134,20 @@ def install_docs(root: Path, meta: Dict[str, str]) -> None:
                          "(uwsgi_gluster.__version__)")
     gzip_n(changelog.encode(), doc / "changelog.gz")
     gzip_n((REPO / "README.rst").read_bytes(), doc / "README.rst.gz")
+    gzip_n((packaging / "uwsgi_glusterfs.1").read_bytes(), root / MAN_PAGE)
+
+
+def install_command(root: Path) -> None:
+    """``uwsgi_glusterfs``, as uwsgi-plugin-glusterfs has it: uwsgi-core under a
+    name that makes it load the glusterfs plugin (postinst also offers it as an
+    alternative for /usr/bin/uwsgi, at the native package's priority)."""
+    command = root / "usr" / "bin" / "uwsgi_glusterfs"
+    command.parent.mkdir(parents=True, exist_ok=True)
+    command.symlink_to("uwsgi-core")
 
 
 def control_fields(root: Path, meta: Dict[str, str], arch: str, abi: str, libc: str) -> str:
-    size_kib = sum((p.stat().st_size + 1023) // 1024 for p in root.rglob("*") if p.is_file())
+    size_kib = sum((p.stat().st_size + 1023) // 1024 for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     depends = ", ".join(filter(None, [libc, "uwsgi-core (>= 2.0.21)", abi, "uwsgi-plugin-python3",
                                       "libgfapi0", "python3 (>= 3.9)"]))
     return (f"Package: {PACKAGE}\n"
@@ -167,13 +178,16 @@ def write_debian_dir(root: Path, control: str) -> None:
         shutil.copyfile(REPO / "packaging" / "debian" / script, debian / script)
         (debian / script).chmod(0o755)
     sums = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "DEBIAN" not in p.relative_to(root).parts):
+    for path in sorted(p for p in root.rglob("*")
+                       if p.is_file() and not p.is_symlink() and "DEBIAN" not in p.relative_to(root).parts):
         sums.append(f"{hashlib.md5(path.read_bytes()).hexdigest()}  {path.relative_to(root)}\n")
     (debian / "md5sums").write_text("".join(sums))
 
 
 def normalise_modes(root: Path) -> None:
     for path in root.rglob("*"):
+        if path.is_symlink():
+            continue
         if path.is_dir():
             path.chmod(0o755)
         elif path.parent.name != "DEBIAN" or path.name in ("control", "md5sums"):
@@ -192,6 +206,7 @@ def build(uwsgi: str, pip: str, out: Path, binding: Optional[Path] = None,
     shutil.copyfile(plugin, root / PLUGIN_DIR / plugin.name)
     install_python(root, binding or fetch_binding(pip, meta["gfapi"], workdir))
     install_docs(root, meta)
+    install_command(root)
     normalise_modes(root)
     write_debian_dir(root, control_fields(root, meta, arch, uwsgi_abi(uwsgi), libc))
     out.mkdir(parents=True, exist_ok=True)

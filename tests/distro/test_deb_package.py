@@ -49,6 +49,13 @@ ls /usr/lib/python3/dist-packages/uwsgi_gluster/__pycache__ > /share/pycache.txt
 /etc/init.d/uwsgi restart
 fetch ours
 cp /var/log/uwsgi/app/{app}.log /share/ours.log
+# uwsgi_glusterfs (uwsgi-core under that name) loads our plugin without a plugins line
+implicit_port=$2
+uwsgi_glusterfs --ini /share/{app}-implicit.ini > /share/implicit.log 2>&1 &
+implicit_pid=$!
+for i in $(seq 150); do curl -s -o /dev/null "http://127.0.0.1:$implicit_port/" && break; sleep 0.2; done
+curl -s -D /share/implicit.hello.headers -o /share/implicit.hello.body "http://127.0.0.1:$implicit_port/hello.txt"
+kill -INT "$implicit_pid"; wait "$implicit_pid" || true
 # without Debian's python3 plugin, ours refuses to start and says what is missing
 python3_plugin=$(readlink -f /usr/lib/uwsgi/plugins/python3_plugin.so)
 mv "$python3_plugin" /tmp/hidden_plugin.so
@@ -88,10 +95,14 @@ def lifecycle(volumes, deb, tmp_path_factory):
     (share / f"{APP}.ini").write_text(ini_lines(
         "plugins = glusterfs", f"http-socket = 127.0.0.1:{port}", "http-socket-modifier1 = 27",
         "glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0", "threads = 8"))
+    implicit_port = free_port()
+    (share / f"{APP}-implicit.ini").write_text(ini_lines(
+        f"http-socket = 127.0.0.1:{implicit_port}", "http-socket-modifier1 = 27",
+        "glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0", "threads = 4"))
     paths = " ".join(f"{name}={path}" for name, path in PATHS.items())
     script = SCRIPT.replace("{paths}", paths).replace("{app}", APP).replace("{{", "{").replace("}}", "}")
     try:
-        proc = in_throwaway_root(share, script, str(port), timeout=600)
+        proc = in_throwaway_root(share, script, str(port), str(implicit_port), timeout=600)
     finally:
         leftovers = _leftovers()
         for pid in leftovers:  # started by this test (their command line names APP)
@@ -119,6 +130,15 @@ def test_install_switches_existing_app_to_ours_and_removal_switches_back(lifecyc
     assert _reply(share, "native-before", "nested")[2] == CORPUS["/a/b/c/deep.txt"]
     for phase in PHASES:
         assert _reply(share, phase, "missing")[0] == 404, phase
+
+
+def test_uwsgi_glusterfs_command_loads_our_plugin(lifecycle):
+    """`uwsgi_glusterfs --ini` (as uwsgi-plugin-glusterfs provided it) with an ini
+    that has no `plugins` line: the plugin is loaded by the command's name."""
+    status, headers, body = _reply(lifecycle, "implicit", "hello")
+    assert (status, body) == (200, CORPUS["/hello.txt"])
+    assert "etag" in headers
+    assert "[uwsgi] implicit plugin requested glusterfs" in (lifecycle / "implicit.log").read_text()
 
 
 def test_without_python3_plugin_start_up_stops_naming_the_package(lifecycle):
