@@ -1,9 +1,15 @@
-"""Reading glusterfs settings like uWSGI reads its configuration (pure units)."""
+"""Turning the options uWSGI resolved into glusterfs settings (pure units).
+
+The input is what uWSGI itself resolved, ``[(key, value), ...]`` in order
+(see uwsgi_gluster/options.py and tests/test_options.py); config files are
+uWSGI's business, tested against real processes in
+tests/integration/test_config_differential.py.
+"""
 
 import pytest
 
-from uwsgi_gluster.config import (ConfigError, MountSpec, Server, parse_mount, parse_server, read_settings,
-                                  split_kvlist)
+from uwsgi_gluster.config import (DEFAULT_CONNECT_TIMEOUT, ConfigError, MountSpec, Server, config_sources,
+                                  parse_mount, parse_server, settings_from_options, split_kvlist)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -51,8 +57,8 @@ def test_parse_mount_servers_alias_and_volfile():
 
 def test_parse_mount_native_source_comment_form():
     # the form in glusterfs.c's comment, with escaped separators in a value
-    mount = parse_mount(r"mountpoint=/foo,server=a:0;b:0,volume=unbit\,001")
-    assert mount.volume == "unbit,001"
+    mount = parse_mount(r"mountpoint=/foo\,bar,server=a:0;b:0,volume=unbit001")
+    assert mount.mountpoint == "/foo,bar" and mount.volume == "unbit001"
 
 
 @pytest.mark.parametrize("value,problem", [
@@ -67,86 +73,90 @@ def test_parse_mount_native_source_comment_form():
     ("mountpoint=/,volume=v,server=h:0,oops", "item 'oops' has no '=value'"),
     ("mountpoint=/,volume=v,server=h:0,max-age=soon", "max-age: expected a whole number"),
     ("mountpoint=/,volume=v,server=h:0,autoindex=maybe", "autoindex: expected true or false"),
+    ("mountpoint=/,volume=a.b,server=h:0", "volume name 'a.b' is not one libgfapi accepts"),
+    ("mountpoint=/,volume=a/b,server=h:0", "volume name 'a/b' is not one libgfapi accepts"),
+    ("mountpoint=/,volume=caf\u00e9,server=h:0", "is not one libgfapi accepts"),
 ])
 def test_parse_mount_errors_name_the_problem(value, problem):
     with pytest.raises(ConfigError) as info:
-        parse_mount(value, where="x.ini line 3")
+        parse_mount(value, where="glusterfs-mount #3", sources=("x.ini",))
     message = str(info.value)
     assert problem in message
-    assert "x.ini line 3" in message and "glusterfs-mount" in message
+    assert message.startswith(f"[glusterfs] glusterfs-mount #3 = {value!r}: ")
+    assert message.endswith("(config: x.ini)")
 
 
-def write(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
+M1 = "mountpoint=/,volume=a,server=h:0"
+M2 = "mountpoint=/foo,volume=b,server=h:0"
+M3 = "mountpoint=/bar,volume=c,server=h:0"
 
 
-def test_every_repeated_mount_line_in_order(tmp_path):
-    ini = write(tmp_path, "g.ini", """[uwsgi]
-http-socket = :9090
-glusterfs-mount = mountpoint=/,volume=a,server=h:0
-; a comment
-# another
-glusterfs-mount = mountpoint=/foo,volume=b,server=h:0
-  glusterfs-mount   =   mountpoint=/bar,volume=c,server=h:0
-glusterfs-timeout = 7
-[other]
-glusterfs-mount = mountpoint=/other,volume=d,server=h:0
-""")
-    settings = read_settings(["--ini", ini])
+def test_every_mount_value_in_uwsgi_order_with_its_ordinal():
+    settings = settings_from_options([("ini", "g.ini"), ("glusterfs-mount", M1), ("threads", "4"),
+                                      ("set", "glusterfs-mount=" + M2), ("glusterfs-mount", M2),
+                                      ("glusterfs-mount", M3)])
     assert [m.mountpoint for m in settings.mounts] == ["/", "/foo", "/bar"]
-    assert [m.where for m in settings.mounts] == [f"{ini} line {n}" for n in (3, 6, 7)]
-    assert settings.timeout == 7
+    assert [m.where for m in settings.mounts] == ["glusterfs-mount #1", "glusterfs-mount #2", "glusterfs-mount #3"]
+    assert settings.sources == ("g.ini",)
 
 
-def test_section_selection_and_command_line_order(tmp_path):
-    ini = write(tmp_path, "g.ini", "[uwsgi]\nglusterfs-mount = mountpoint=/,volume=a,server=h:0\n"
-                                   "[prod]\nglusterfs-mount = mountpoint=/p,volume=p,server=h:0\n")
-    settings = read_settings(["--glusterfs-mount", "mountpoint=/first,volume=f,server=h:0",
-                              f"--ini={ini}:prod", "--glusterfs-mount=mountpoint=/last,volume=l,server=h:0"])
-    assert [m.mountpoint for m in settings.mounts] == ["/first", "/p", "/last"]
-    assert settings.mounts[0].where == "command line argument 2 (--glusterfs-mount)"
-
-
-def test_nested_ini_and_placeholders(tmp_path):
-    inner = write(tmp_path, "inner.ini", "[uwsgi]\nglusterfs-mount = mountpoint=/in,volume=%(vol),server=h:0\n")
-    outer = write(tmp_path, "outer.ini", f"[uwsgi]\nvol = myvol\nini = {inner}\n"
-                                         "glusterfs-mount = mountpoint=/%n,volume=%(vol),server=h:0\n")
-    settings = read_settings([outer])
-    assert [(m.mountpoint, m.volume) for m in settings.mounts] == [("/in", "myvol"), ("/outer", "myvol")]
-
-
-def test_bad_line_names_file_and_line(tmp_path):
-    ini = write(tmp_path, "bad.ini", "[uwsgi]\nthreads = 4\n\nglusterfs-mount = mountpoint=/,server=h:0\n")
+def test_error_names_option_ordinal_value_and_config_files():
     with pytest.raises(ConfigError) as info:
-        read_settings(["--ini", ini])
-    assert str(info.value).startswith(f"[glusterfs] {ini} line 4: glusterfs-mount: mount requires")
+        settings_from_options([("yaml", "a.yml"), ("ini", "b.ini"), ("glusterfs-mount", M1),
+                               ("glusterfs-mount", "mountpoint=/x,server=h:0")])
+    assert str(info.value) == ("[glusterfs] glusterfs-mount #2 = 'mountpoint=/x,server=h:0': mount requires a "
+                               "mountpoint, a volume and at least one server or volfile; missing volume "
+                               "(config: a.yml, b.ini)")
 
 
-def test_duplicate_mountpoint_is_refused(tmp_path):
-    ini = write(tmp_path, "dup.ini", "[uwsgi]\nglusterfs-mount = mountpoint=/,volume=a,server=h:0\n"
-                                     "glusterfs-mount = mountpoint=/,volume=b,server=h:0\n")
-    with pytest.raises(ConfigError, match="line 3: glusterfs-mount: mountpoint '/' is already mounted by .* line 2"):
-        read_settings(["--ini", ini])
+def test_duplicate_mountpoint_names_both_values():
+    with pytest.raises(ConfigError, match="glusterfs-mount #2: .*mountpoint '/' is already mounted by "
+                                          "glusterfs-mount #1"):
+        settings_from_options([("glusterfs-mount", M1), ("glusterfs-mount", M1.replace("volume=a", "volume=b"))])
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "soon", ""])
-def test_bad_timeout(tmp_path, value):
-    ini = write(tmp_path, "t.ini", f"[uwsgi]\nglusterfs-timeout = {value}\n")
-    with pytest.raises(ConfigError, match="line 2: glusterfs-timeout"):
-        read_settings(["--ini", ini])
+@pytest.mark.parametrize("value,expected", [("0", 0), ("7", 7), (" 30 ", 30), ("2147483647", 2147483647)])
+def test_glusterfs_timeout_keeps_its_native_range_0_included(value, expected):
+    settings = settings_from_options([("glusterfs-timeout", value)])
+    assert settings.timeout == expected
+    assert settings.connect_timeout == DEFAULT_CONNECT_TIMEOUT  # not the connect deadline any more
 
 
-def test_missing_ini_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read"):
-        read_settings(["--ini", str(tmp_path / "nope.ini")])
+@pytest.mark.parametrize("value", ["-1", "soon", "", "99999999999999999999", "2147483648", "1.5"])
+def test_bad_glusterfs_timeout_is_refused(value):
+    with pytest.raises(ConfigError, match=r"glusterfs-timeout #1 = .*from 0 to 2147483647"):
+        settings_from_options([("glusterfs-timeout", value)])
 
 
-def test_mimefile_keys_are_collected(tmp_path):
-    ini = write(tmp_path, "m.ini", "[uwsgi]\nmimefile = /a\nmime-file = /b\n")
-    assert read_settings(["--ini", ini]).mimefiles == ("/a", "/b")
-    assert read_settings([]).mimefiles == ("/etc/mime.types",)
+def test_connect_timeout_is_its_own_key_last_value_wins():
+    settings = settings_from_options([("glusterfs-connect-timeout", "3"), ("glusterfs-connect-timeout", "4")])
+    assert settings.connect_timeout == 4 and settings.timeout is None
+
+
+@pytest.mark.parametrize("value", ["0", "3601", "x", "99999999999999999999"])
+def test_bad_connect_timeout_is_refused(value):
+    with pytest.raises(ConfigError, match=r"glusterfs-connect-timeout #1 = .*from 1 to 3600"):
+        settings_from_options([("glusterfs-connect-timeout", value)])
+
+
+def test_later_bad_value_is_refused_even_if_an_earlier_one_is_good():
+    with pytest.raises(ConfigError, match="glusterfs-timeout #2"):
+        settings_from_options([("glusterfs-timeout", "5"), ("glusterfs-timeout", "x")])
+
+
+def test_mimefile_keys_are_collected():
+    assert settings_from_options([("mimefile", "/a"), ("mime-file", "/b")]).mimefiles == ("/a", "/b")
+    assert settings_from_options([]).mimefiles == ("/etc/mime.types",)
+
+
+def test_no_option_at_all_means_no_mount():
+    settings = settings_from_options([("http-socket", ":9090"), ("master", "true")])
+    assert settings.mounts == () and settings.timeout is None
+
+
+def test_config_sources_in_order_without_repeats():
+    assert config_sources([("ini", "a.ini"), ("json", "b.json"), ("ini", "a.ini"), ("xml", "c.xml"),
+                           ("threads", "2")]) == ("a.ini", "b.json", "c.xml")
 
 
 def test_mount_spec_is_immutable():
@@ -156,14 +166,9 @@ def test_mount_spec_is_immutable():
         mount.volume = "other"
 
 
-def test_colon_section_rereads_the_last_file(tmp_path):
-    ini = write(tmp_path, "g.ini", "[uwsgi]\nglusterfs-mount = mountpoint=/,volume=a,server=h:0\n"
-                                   "[extra]\nglusterfs-mount = mountpoint=/x,volume=x,server=h:0\n")
-    settings = read_settings(["--ini", ini, "--ini", ":extra"])
-    assert [m.mountpoint for m in settings.mounts] == ["/", "/x"]
+def test_the_package_has_no_config_file_reader():
+    """One source of truth: uWSGI. No module of the package opens config files."""
+    import uwsgi_gluster.config as config
 
-
-def test_missing_nested_ini_names_the_including_line(tmp_path):
-    outer = write(tmp_path, "outer.ini", "[uwsgi]\nthreads = 2\nini = /nonexistent/inner.ini\n")
-    with pytest.raises(ConfigError, match=f"{outer} line 3: ini: cannot read '/nonexistent/inner.ini'"):
-        read_settings(["--ini", outer])
+    for name in ("read_ini", "iter_options", "_expand"):
+        assert not hasattr(config, name)

@@ -132,7 +132,7 @@ def test_rfc850_two_digit_year(two_digits, current_year, expected):
 # make_etag
 # --------------------------------------------------------------------------
 
-BASE = (1234, 100, 1_700_000_000_123_456_789)
+BASE = (1234, 100, 1_700_000_000_123_456_789, 1_700_000_001_000_000_007)
 
 
 def test_etag_is_strong_quoted_hex():
@@ -149,12 +149,13 @@ def test_etag_is_deterministic():
 @pytest.mark.parametrize(
     "other",
     [
-        (1235, 100, BASE[2], ""),  # another file
-        ("1234", 100, BASE[2], ""),  # same digits, other kind of identity
-        (1234, 101, BASE[2], ""),  # size changed
-        (1234, 100, BASE[2] + 1, ""),  # mtime changed within the same second
-        (1234, 100, BASE[2], "gzip"),
-        (1234, 100, BASE[2], "br"),
+        (1235, 100, BASE[2], BASE[3], ""),  # another file
+        ("1234", 100, BASE[2], BASE[3], ""),  # same digits, other kind of identity
+        (1234, 101, BASE[2], BASE[3], ""),  # size changed
+        (1234, 100, BASE[2] + 1, BASE[3], ""),  # mtime changed within the same second
+        (1234, 100, BASE[2], BASE[3] + 1, ""),  # rewritten in place, size and mtime restored
+        (1234, 100, BASE[2], BASE[3], "gzip"),
+        (1234, 100, BASE[2], BASE[3], "br"),
     ],
 )
 def test_etag_changes_with_every_input(other):
@@ -183,11 +184,11 @@ def test_etag_encoding_equivalences(a, b):
     [0, 2**64 - 1, "5c8d1f44-54b1-4d6a-9b5f-0a3e8c1d2b7f", b"\x00" * 16, "a:1", "\udcff"],
 )
 def test_etag_accepts_any_identity(identity):
-    assert http.make_etag(identity, 0, 0).startswith('"')
+    assert http.make_etag(identity, 0, 0, 0).startswith('"')
 
 
 def test_etag_separator_in_identity_does_not_collide():
-    assert http.make_etag("a:1", 2, 3) != http.make_etag("a", 1, 23)
+    assert http.make_etag("a:1", 2, 3, 4) != http.make_etag("a", 1, 23, 4)
 
 
 # --------------------------------------------------------------------------
@@ -548,8 +549,8 @@ def test_subsecond_mtime_is_truncated_like_last_modified():
 
 
 def test_preconditions_with_a_real_etag():
-    etag = http.make_etag(42, 10, MTIME * 10**9)
-    gzip_etag = http.make_etag(42, 10, MTIME * 10**9, "gzip")
+    etag = http.make_etag(42, 10, MTIME * 10**9, MTIME * 10**9)
+    gzip_etag = http.make_etag(42, 10, MTIME * 10**9, MTIME * 10**9, "gzip")
     assert http.evaluate_preconditions("GET", {INM: etag}, etag, MTIME) == 304
     assert http.evaluate_preconditions("GET", {INM: etag}, gzip_etag, MTIME) == 200
 
@@ -807,3 +808,68 @@ def test_render_index_skips_dot_entries():
 def test_render_index_never_raises_and_is_utf8(entries, url_path):
     page = http.render_index(url_path, entries)
     page.decode("utf-8")
+
+
+# --------------------------------------------------------------------------
+# header / location: no input can add a header (issue 10, item 1)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Location", "/a?x\r\nSet-Cookie: evil=1"),
+    ("Location", "/a?x\nSet-Cookie: evil=1"),
+    ("Location", "/a?x\rSet-Cookie: evil=1"),
+    ("Content-Type", "text/plain\x00"),
+    ("Content-Type", "text/\x0bplain"),
+    ("Content-Type", "text/plain\x7f"),
+    ("ETag", " \"x\""),
+    ("ETag", "\"x\" "),
+    ("Bad Name", "x"),
+    ("Bad:Name", "x"),
+    ("", "x"),
+    ("X-\r\nY", "x"),
+    ("Location", "\u0100"),
+])
+def test_header_refuses_what_could_split_the_response(name, value):
+    with pytest.raises(http.HeaderError):
+        http.header(name, value)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Content-Type", "text/html; charset=utf-8"), ("ETag", '"0123"'), ("X-Tab", "a\tb"),
+    ("Content-Length", "0"), ("Latin", "caf\u00e9"), ("Empty", ""),
+])
+def test_header_accepts_field_values(name, value):
+    assert http.header(name, value) == (name, value)
+
+
+@given(st.text(max_size=40))
+def test_header_value_never_holds_a_control_character(value):
+    try:
+        _, checked = http.header("X", value)
+    except http.HeaderError:
+        return
+    assert not any(ord(c) < 0x20 and c != "\t" or c == "\x7f" for c in checked)
+
+
+@pytest.mark.parametrize(("path", "query", "expected"), [
+    (b"/dir/", "", "/dir/"),
+    (b"/dir/", "a=1&b=%41+c", "/dir/?a=1&b=%41+c"),
+    (b"/dir/", "x\r\nSet-Cookie:evil=1;Path=/", "/dir/?x%0D%0ASet-Cookie:evil=1;Path=/"),
+    (b"/dir/", "\x00\x7f\xff \"<>", "/dir/?%00%7F%FF%20%22%3C%3E"),
+    (b"/a b/\xff/", "q", "/a%20b/%FF/?q"),
+])
+def test_location_percent_encodes_path_and_query(path, query, expected):
+    assert http.location(path, query) == expected
+    http.header("Location", expected)
+
+
+@given(st.binary(max_size=30), st.text(st.characters(max_codepoint=0xFF), max_size=30))
+def test_location_is_always_a_valid_header(path, query):
+    http.header("Location", http.location(b"/" + path, query))
+
+
+def test_render_index_notes_omitted_entries():
+    page = http.render_index("/d/", [("a", False, 1, 0)], omitted=7).decode()
+    assert "7 more entries not shown" in page and page.index("</table>") < page.index("7 more")
+    assert "not shown" not in http.render_index("/d/", [("a", False, 1, 0)]).decode()

@@ -1,19 +1,30 @@
-"""A per-worker cache of small files, revalidated against the volume.
+"""A per-worker cache of small files, missing paths and rendered listings,
+revalidated against the volume and bounded by everything it holds.
 
 Contract:
 
 * An entry is trusted without asking the volume for at most ``freshness``
   seconds (default 1) after it was last validated. After that the next lookup
-  does one ``glfs_stat`` and compares the file's identity (inode, size, mtime
-  in ns): unchanged, the entry is trusted for another ``freshness`` seconds;
-  changed or gone, it is dropped and the caller reads the volume again. So a
-  file rewritten on the volume is served in its new form at most
+  does one ``glfs_stat`` and compares the file's identity (:func:`identity_of`:
+  inode, size, mtime in ns and ctime in ns); unchanged, the entry is trusted
+  for another ``freshness`` seconds; changed or gone, it is dropped and the
+  caller reads the volume again. ctime is in the identity because no client
+  can set it: a rewrite in place that keeps the size and puts the old mtime
+  back (``cp -p``, ``rsync --inplace -t``, ``touch -d``) still changes it. So
+  a file changed on the volume in any way is served in its new form at most
   ``freshness`` seconds later.
 * "This path does not exist" is cached the same way (it makes the probes for
   ``.br``/``.gz`` variants free), and so is re-checked after ``freshness``.
-* Bounded: files over ``max_file`` bytes are never cached; the bytes held stay
-  under ``max_bytes`` and the entries under ``max_entries`` (least recently
-  used go first).
+* Other values (:meth:`FileCache.keep` / :meth:`FileCache.kept`, e.g. a
+  rendered directory listing) are trusted for ``freshness`` seconds and then
+  dropped, never revalidated.
+* Bounded by one budget, ``max_bytes``: every entry is charged its key, its
+  bytes, what the responder memoizes on it (:meth:`FileCache.memo`) and a
+  fixed :data:`ENTRY_OVERHEAD` for the bookkeeping objects; "missing" entries
+  may use at most ``max_bytes // MISSING_SHARE`` of it (they are cheap to
+  recompute and an attacker can make any number of them). Files over
+  ``max_file`` bytes are never cached, and there are at most ``max_entries``
+  entries. The least recently used go first.
 * Thread-safe for uWSGI's threads: one lock around the bookkeeping, never
   held during a volume call. Each worker has its own cache (a worker process
   is its own libgfapi client); nothing is shared through uWSGI's cache2.
@@ -25,14 +36,20 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Tuple
+from typing import Any, Callable, Hashable, Optional, Tuple
 
 DEFAULT_FRESHNESS = 1.0
 DEFAULT_MAX_BYTES = 64 << 20
 DEFAULT_MAX_FILE = 256 << 10
 DEFAULT_MAX_ENTRIES = 20000
+#: Bytes charged per entry for the objects that hold it (the entry object,
+#: its dict, the ordered-dict node, the validation time); measured on CPython
+#: 3.11 as about 450, rounded up.
+ENTRY_OVERHEAD = 512
+#: "Missing" entries may use at most 1/MISSING_SHARE of ``max_bytes``.
+MISSING_SHARE = 16
 
-Identity = Tuple[int, int, int]  # (inode, size, mtime_ns)
+Identity = Tuple[int, int, int, int]  # (inode, size, mtime_ns, ctime_ns)
 
 
 @dataclass
@@ -44,17 +61,45 @@ class Entry:
     size: int
     mtime: int
     mtime_ns: int
+    ctime_ns: int
     ino: int
     content: bytes
     validated_at: float = 0.0
-    extra: dict = field(default_factory=dict)  # per-entry memo for the responder (e.g. headers)
+    extra: dict = field(default_factory=dict)  # per-entry memo for the responder (see FileCache.memo)
+    cost: int = 0  # bytes charged to the budget for it
+    cached: bool = False  # held by the cache now (its cost counts)
 
 
-MISSING = object()  # cached "no such file"
+@dataclass
+class _Missing:
+    validated_at: float
+    cost: int
+
+
+@dataclass
+class _Kept:
+    value: Any
+    validated_at: float
+    cost: int
+
+
+MISSING = object()  # what lookup() answers for a cached "no such file"
 
 
 def identity_of(st) -> Identity:
-    return (st.st_ino, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtimensec)
+    """What must be equal for a file's bytes to be taken as unchanged."""
+    return (st.st_ino, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtimensec,
+            st.st_ctime * 1_000_000_000 + st.st_ctimensec)
+
+
+def size_of(value: Any) -> int:
+    """An estimate of the bytes ``value`` (str, bytes, numbers, tuples and
+    lists of them) holds, for the budget; generous rather than exact."""
+    if isinstance(value, (bytes, bytearray, str)):
+        return 64 + len(value)
+    if isinstance(value, (tuple, list)):
+        return 64 + 8 * len(value) + sum(size_of(item) for item in value)
+    return 32
 
 
 class FileCache:
@@ -63,21 +108,24 @@ class FileCache:
                  clock: Callable[[], float] = time.monotonic):
         self.freshness = freshness
         self.max_bytes = max_bytes
+        self.max_missing_bytes = max_bytes // MISSING_SHARE
         self.max_file = max_file
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: "OrderedDict[bytes, object]" = OrderedDict()
-        self._missing_at: dict = {}
+        self._entries: "OrderedDict[Hashable, object]" = OrderedDict()
+        self._missing: "OrderedDict[bytes, _Missing]" = OrderedDict()
         self._bytes = 0
+        self._missing_bytes = 0
         self.hits = self.misses = self.revalidations = 0
 
     @property
     def size_bytes(self) -> int:
-        return self._bytes
+        """Everything the cache holds, as charged against ``max_bytes``."""
+        return self._bytes + self._missing_bytes
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._missing)
 
     def lookup(self, path: bytes, stat: Callable[[bytes], object]):
         """The cached :class:`Entry`, :data:`MISSING`, or None (read the volume).
@@ -89,59 +137,115 @@ class FileCache:
         with self._lock:
             value = self._entries.get(path)
             if value is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(path)
-            checked = self._missing_at.get(path, 0.0) if value is MISSING else value.validated_at
-            if now - checked < self.freshness:
+                value = self._missing.get(path)
+                if value is None:
+                    self.misses += 1
+                    return None
+                self._missing.move_to_end(path)
+            else:
+                self._entries.move_to_end(path)
+            if now - value.validated_at < self.freshness:
                 self.hits += 1
-                return value
+                return MISSING if isinstance(value, _Missing) else value
         self.revalidations += 1
         try:
             st = stat(path)
         except OSError:
-            if value is MISSING:
+            if isinstance(value, _Missing):
                 self.remember_missing(path)
                 return MISSING
             self.forget(path)
             return None
-        if value is not MISSING and identity_of(st) == value.identity:
+        if isinstance(value, Entry) and identity_of(st) == value.identity:
             value.validated_at = self._clock()
             return value
         self.forget(path)
         return None
 
     def store(self, path: bytes, st, content: bytes) -> Entry:
-        entry = Entry(identity=identity_of(st), mode=st.st_mode, size=st.st_size, mtime=st.st_mtime,
-                      mtime_ns=identity_of(st)[2], ino=st.st_ino, content=content, validated_at=self._clock())
+        identity = identity_of(st)
+        entry = Entry(identity=identity, mode=st.st_mode, size=st.st_size, mtime=st.st_mtime,
+                      mtime_ns=identity[2], ctime_ns=identity[3], ino=st.st_ino, content=content,
+                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content))
         if len(content) > self.max_file:
             return entry
         with self._lock:
             self._drop(path)
             self._entries[path] = entry
-            self._bytes += len(content)
+            entry.cached = True
+            self._bytes += entry.cost
             self._evict()
         return entry
+
+    def memo(self, entry: Entry, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``entry.extra[key]``, made by ``build()`` the first time and charged
+        to the entry (and so to the budget while the entry is cached)."""
+        value = entry.extra.get(key)
+        if value is None:
+            value = build()
+            with self._lock:
+                if key not in entry.extra:
+                    entry.extra[key] = value
+                    cost = size_of(key) + size_of(value)
+                    entry.cost += cost
+                    if entry.cached:
+                        self._bytes += cost
+                        self._evict()
+        return value
 
     def remember_missing(self, path: bytes) -> None:
         with self._lock:
             self._drop(path)
-            self._entries[path] = MISSING
-            self._missing_at[path] = self._clock()
+            value = _Missing(self._clock(), ENTRY_OVERHEAD + len(path))
+            self._missing[path] = value
+            self._missing_bytes += value.cost
             self._evict()
+
+    def keep(self, key: Hashable, value: Any, size: int) -> None:
+        """Hold ``value`` (about ``size`` bytes) under ``key`` for ``freshness`` s."""
+        cost = ENTRY_OVERHEAD + size_of(key) + size
+        if cost > self.max_bytes // 4:
+            return
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = _Kept(value, self._clock(), cost)
+            self._bytes += cost
+            self._evict()
+
+    def kept(self, key: Hashable) -> Optional[Any]:
+        """The value :meth:`keep` holds under ``key``, if still fresh."""
+        with self._lock:
+            held = self._entries.get(key)
+            if not isinstance(held, _Kept):
+                return None
+            if self._clock() - held.validated_at >= self.freshness:
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return held.value
 
     def forget(self, path: bytes) -> None:
         with self._lock:
             self._drop(path)
 
-    def _drop(self, path: bytes) -> None:
-        old = self._entries.pop(path, None)
-        if old is MISSING:
-            self._missing_at.pop(path, None)
-        elif old is not None:
-            self._bytes -= len(old.content)
+    def _release(self, old: object) -> None:
+        self._bytes -= old.cost
+        if isinstance(old, Entry):
+            old.cached = False
+
+    def _drop(self, key: Hashable) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._release(old)
+        old = self._missing.pop(key, None)
+        if old is not None:
+            self._missing_bytes -= old.cost
 
     def _evict(self) -> None:
-        while self._entries and (self._bytes > self.max_bytes or len(self._entries) > self.max_entries):
-            oldest = next(iter(self._entries))
-            self._drop(oldest)
+        while self._missing and (self._missing_bytes > self.max_missing_bytes
+                                 or self.size_bytes > self.max_bytes or len(self) > self.max_entries):
+            _, old = self._missing.popitem(last=False)
+            self._missing_bytes -= old.cost
+        while self._entries and (self.size_bytes > self.max_bytes or len(self) > self.max_entries):
+            _, old = self._entries.popitem(last=False)
+            self._release(old)

@@ -4,21 +4,15 @@ pyuwsgi is built without libcap: there, ``cap = ...`` would silently become a
 placeholder and ``uid = ...`` would drop every capability. This module makes
 the key work, or stops start-up with a message naming the key and the line.
 
-Contract, for :mod:`uwsgi_gluster.launcher`: in ``main()``, after
-``read_settings(argv)`` and ``import pyuwsgi``, right before ``pyuwsgi.run``
-(everything imported before the switch stays usable even if the new user
-cannot read the interpreter's files)::
+Contract, for :mod:`uwsgi_gluster.launcher`: the launcher makes uWSGI import
+:mod:`uwsgi_gluster.asap` at its ``asap`` hook (right after uWSGI resolved
+its configuration, before it binds sockets or switches user), which calls
+``apply_caps(resolved_options())`` and, on :class:`CapError`, logs its one
+line and exits 1. Everything the plugin needs is imported before the switch,
+so it stays usable even if the new user cannot read the interpreter's files.
 
-    from .caps import CapError, apply_caps
-    try:
-        apply_caps(argv)          # argv: uWSGI's argv, without the program name
-    except CapError as exc:       # a ConfigError: "[glusterfs] FILE line N: cap: why"
-        print(exc, file=sys.stderr)
-        return 1
-
-``apply_caps`` does nothing when no ``cap`` is given. With ``cap`` (ini files
-named by ``--ini``/a trailing ``file.ini``, or ``--cap`` on the command line;
-the last one wins, as in uWSGI) it needs root, then does in this process what
+``apply_caps`` does nothing when no ``cap`` is given. With ``cap`` (the last
+value uWSGI resolved wins, as in uWSGI) it needs root, then does in this process what
 uWSGI's own ``--cap`` does, before pyuwsgi starts: keeps the listed
 capabilities across the switch to ``uid``/``gid`` (the last ``uid``/``gid``
 given; names or numbers), drops all others, and raises them in the ambient
@@ -43,7 +37,7 @@ import pwd
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-from .config import ConfigError, iter_options
+from .config import ConfigError
 
 # Linux capability numbers (linux/capability.h), named as uWSGI names them.
 CAP_NAMES = (
@@ -83,17 +77,6 @@ class CapRequest:
     where: str
 
 
-_CLI_KEYS = {"--cap": "cap", "--uid": "uid", "--gid": "gid"}
-
-
-def _cli_options(argv: Sequence[str]):
-    for i, arg in enumerate(argv):
-        name, eq, inline = arg.partition("=")
-        if name in _CLI_KEYS or name.lstrip("-") in ROOT_PHASE_KEYS and name.startswith("--"):
-            value = inline if eq else (argv[i + 1] if i + 1 < len(argv) else "")
-            yield _CLI_KEYS.get(name, name.lstrip("-")), value, f"command line argument {i + 1} ({name})"
-
-
 def parse_caps(value: str, where: str) -> Tuple[int, ...]:
     """``net_bind_service,sys_nice`` or numbers -> capability numbers."""
     out = []
@@ -113,16 +96,18 @@ def parse_caps(value: str, where: str) -> Tuple[int, ...]:
     return tuple(sorted(set(out)))
 
 
-def cap_request(argv: Sequence[str]) -> Optional[CapRequest]:
-    """What ``cap``/``uid``/``gid`` ask for in ``argv`` (None without ``cap``).
+def cap_request(options: Sequence[Tuple[str, str]]) -> Optional[CapRequest]:
+    """What ``cap``/``uid``/``gid`` ask for in uWSGI's resolved ``(key, value)``
+    pairs (None without ``cap``).
 
     Raises :class:`CapError` for a bad value or a key that cannot go with cap.
     """
     cap = uid = gid = None
     root_phase = []
-    options = list(iter_options(argv))
-    options += list(_cli_options(argv))  # command-line values after ini ones: they win in uWSGI
-    for key, value, where in options:
+    counts: dict = {}
+    for key, value in options:
+        counts[key] = counts.get(key, 0) + 1
+        where = f"{key} #{counts[key]}"
         if key == "cap":
             cap = (value, where)
         elif key == "uid":
@@ -195,11 +180,13 @@ def set_caps(caps: Sequence[int], where: str = "cap") -> None:
                f"prctl(PR_CAP_AMBIENT_RAISE, {CAP_NAMES[cap]})", where)
 
 
-def apply_caps(argv: Sequence[str]) -> Optional[CapRequest]:
+def apply_caps(options: Sequence[Tuple[str, str]]) -> Optional[CapRequest]:
     """Honour ``cap`` (see the module doc) or raise :class:`CapError`; None without cap."""
-    req = cap_request(argv)
+    req = cap_request(options)
     if req is None:
         return None
+    if os.getuid() != 0 and req.uid is not None and os.getuid() == req.uid:
+        return req  # a reload: the switch and the ambient caps were kept across exec
     if os.getuid() != 0:
         raise CapError(req.where, "cap", "needs uwsgi-gluster started as root "
                                          "(a process that is not root cannot raise capabilities)")
@@ -215,6 +202,6 @@ def apply_caps(argv: Sequence[str]) -> Optional[CapRequest]:
         os.setuid(req.uid)
     set_caps(req.caps, req.where)
     names = ",".join(CAP_NAMES[c] for c in req.caps)
-    print(f"[glusterfs] {req.where}: cap: running as uid {os.getuid()} gid {os.getgid()} "
+    print(f"[glusterfs] {req.where}: running as uid {os.getuid()} gid {os.getgid()} "
           f"with capabilities {names}", flush=True)
     return req

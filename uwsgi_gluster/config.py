@@ -1,44 +1,76 @@
-"""Every ``glusterfs-*`` setting of one uWSGI instance, read the way uWSGI reads it.
+"""Every ``glusterfs-*`` setting of one uWSGI instance, from the values uWSGI resolved.
 
-uWSGI itself keeps only the last value of a key it does not know (``uwsgi.opt``),
-so this module reads the instance's configuration on its own: the ``--ini``
-files named on the command line (with ``file:section``, nested ``ini =`` lines
-and ``%(placeholder)`` / ``%d`` / ``%n`` expansion), and ``--glusterfs-*``
-options given on the command line, in the order uWSGI would apply them.
+This module parses no config file: its input is uWSGI's own resolved option
+list, ``[(key, value), ...]`` in order (see :mod:`.options`), and it only turns
+those values into validated, immutable :class:`Settings`.
 
 Contract:
 
-* :func:`read_settings` takes uWSGI's argv (without the program name) and
-  returns a :class:`Settings`, or raises :class:`ConfigError`.
-* A :class:`ConfigError` names the source (file and line, or the command-line
-  argument), the key and the problem; start-up must stop on it.
+* :func:`settings_from_options` takes the resolved pairs and returns a
+  :class:`Settings`, or raises :class:`ConfigError`.
+* uWSGI does not keep the file and line of an option, so a
+  :class:`ConfigError` names the option, its ordinal among the values of that
+  key (``glusterfs-mount #2``), the value and the problem, plus the config
+  files the instance was given; start-up must stop on it.
 * Mount values are parsed like uWSGI's ``uwsgi_kvlist_parse`` (``,`` between
   items, ``=`` between key and value, ``\\`` escapes), but unknown keys, empty
-  values and bad ports are errors instead of being ignored.
+  values, bad ports and volume names libgfapi refuses are errors instead of
+  being ignored.
+* :data:`OPTIONS` is every ``glusterfs-*`` option with its one-line help (the
+  launcher's ``--help``; the C stub in profiles/plugins/glusterfs.c declares
+  the same keys).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 DEFAULT_PORT = 24007
 MOUNT_KEY = "glusterfs-mount"
 TIMEOUT_KEY = "glusterfs-timeout"
+CONNECT_TIMEOUT_KEY = "glusterfs-connect-timeout"
 MIMEFILE_KEYS = ("mimefile", "mime-file")
 DEFAULT_MIMEFILE = "/etc/mime.types"
+DEFAULT_CONNECT_TIMEOUT = 10
+#: every glusterfs-* option: key -> one-line help
+OPTIONS = {
+    MOUNT_KEY: "virtual mount the specified glusterfs volume in a uri "
+               "(mountpoint=/x,volume=v,server=host:port[;host:port...] or volfile=...)",
+    TIMEOUT_KEY: "timeout for glusterfs async mode (native meaning; accepted, 0 and up, "
+                 "unused: no async mode here)",
+    CONNECT_TIMEOUT_KEY: f"seconds a worker waits for a volfile server to answer "
+                         f"(default {DEFAULT_CONNECT_TIMEOUT})",
+}
+#: keys whose value names a config file the instance was given
+CONFIG_FILE_KEYS = ("ini", "yaml", "yml", "xml", "json", "js", "config", "inherit")
+# uWSGI keeps ints in a C int (glusterfs-timeout is uwsgi_opt_set_int natively)
+INT_MAX = 2**31 - 1
+MAX_CONNECT_TIMEOUT = 3600
+_VOLUME_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class ConfigError(Exception):
-    """A configuration problem; ``str()`` names where, which key and what."""
+    """A configuration problem; ``str()`` names which option, where and what.
 
-    def __init__(self, where: str, key: str, problem: str):
+    ``where`` says which value (``glusterfs-mount #2``, or a source such as a
+    file and line for errors found elsewhere), ``key`` the option.
+    """
+
+    def __init__(self, where: str, key: str, problem: str, value: Optional[str] = None,
+                 sources: Sequence[str] = ()):
         self.where = where
         self.key = key
         self.problem = problem
-        super().__init__(f"[glusterfs] {where}: {key}: {problem}")
+        self.value = value
+        shown = f" = {value!r}" if value is not None else ""
+        text = f"[glusterfs] {where}{shown}: {problem}"
+        if where != key and not where.startswith(key + " "):
+            text = f"[glusterfs] {where}: {key}{shown}: {problem}"
+        if sources:
+            text += f" (config: {', '.join(sources)})"
+        super().__init__(text)
 
 
 @dataclass(frozen=True)
@@ -73,9 +105,18 @@ class MountSpec:
 
 @dataclass(frozen=True)
 class Settings:
+    """All glusterfs settings of one instance.
+
+    ``timeout`` is ``glusterfs-timeout`` (native meaning: async-mode reads;
+    kept, not used), ``connect_timeout`` the seconds a worker waits for a
+    volfile server, ``sources`` the config files the instance was given.
+    """
+
     mounts: Tuple[MountSpec, ...]
     timeout: Optional[int] = None
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
     mimefiles: Tuple[str, ...] = (DEFAULT_MIMEFILE,)
+    sources: Tuple[str, ...] = ()
 
 
 # -- kvlist -----------------------------------------------------------------
@@ -141,6 +182,7 @@ MOUNT_OPTIONS = {
     "autoindex": (_parse_bool, False),
     "precompressed": (_parse_bool, True),
     "symlinks": (_parse_bool, True),
+    "dotfiles": (_parse_bool, False),
 }
 NATIVE_KEYS = ("mountpoint", "server", "servers", "volfile", "volume")
 
@@ -160,11 +202,11 @@ def parse_server(text: str) -> Server:
     return Server("tcp", host, port)
 
 
-def parse_mount(value: str, where: str = "?") -> MountSpec:
+def parse_mount(value: str, where: str = MOUNT_KEY, sources: Sequence[str] = ()) -> MountSpec:
     """Parse one ``glusterfs-mount`` value; raise :class:`ConfigError` if unusable."""
 
     def fail(problem: str) -> ConfigError:
-        return ConfigError(where, MOUNT_KEY, f"{problem} (in {value!r})")
+        return ConfigError(where, MOUNT_KEY, problem, value=value, sources=sources)
 
     found = {}
     for key, val in split_kvlist(value):
@@ -188,6 +230,9 @@ def parse_mount(value: str, where: str = "?") -> MountSpec:
     mountpoint = found["mountpoint"]
     if not mountpoint.startswith("/"):
         raise fail(f"mountpoint {mountpoint!r} must start with '/'")
+    if not _VOLUME_NAME.fullmatch(found["volume"]):
+        raise fail(f"volume name {found['volume']!r} is not one libgfapi accepts "
+                   f"(letters, digits, '_' and '-' only)")
     servers = []
     if "server" in found:
         for token in found["server"].split(";"):
@@ -210,120 +255,64 @@ def parse_mount(value: str, where: str = "?") -> MountSpec:
                      volfile=found.get("volfile"), where=where, options=options)
 
 
-# -- uWSGI configuration sources ---------------------------------------------
+# -- from uWSGI's resolved option list -------------------------------------------
 
-_PLACEHOLDER = re.compile(r"%\(([^)]+)\)")
-
-
-def _expand(value: str, path: str, known: Mapping[str, str]) -> str:
-    """Expand the magic variables uWSGI expands in ini values that we can know."""
-    absdir = os.path.dirname(os.path.abspath(path))
-    magic = {
-        "d": absdir + "/",
-        "n": os.path.splitext(os.path.basename(path))[0],
-        "e": os.path.splitext(path)[1].lstrip("."),
-        "p": os.path.abspath(path),
-        "s": os.path.basename(path),
-        "c": os.path.basename(absdir),
-        "%": "%",
-    }
-    value = _PLACEHOLDER.sub(lambda m: known.get(m.group(1), m.group(0)), value)
-    return re.sub(r"%([dnepsc%])", lambda m: magic[m.group(1)], value)
+def config_sources(options: Sequence[Tuple[str, str]]) -> Tuple[str, ...]:
+    """The config files named in the resolved options (``ini``, ``yaml``...), in order."""
+    seen: List[str] = []
+    for key, value in options:
+        if key in CONFIG_FILE_KEYS and value not in seen:
+            seen.append(value)
+    return tuple(seen)
 
 
-def read_ini(spec: str, last_file: Optional[str] = None, depth: int = 0,
-             known: Optional[dict] = None, origin: str = "command line") -> Iterator[Tuple[str, str, str]]:
-    """Yield ``(key, value, where)`` for each line of section of an ini, in order.
+def _parse_int(key: str, where: str, value: str, low: int, high: int, sources: Sequence[str]) -> int:
+    text = value.strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(where, key, f"expected a whole number of seconds from {low} to {high}",
+                          value=value, sources=sources)
+    return int(text)
 
-    ``spec`` is ``file``, ``file:section`` or ``:section`` (the last file read);
-    the default section is ``uwsgi``. Nested ``ini = ...`` keys are followed.
-    ``known`` holds the values set so far, for ``%(name)`` expansion; it is
-    shared with nested files (a placeholder must be set before it is used).
-    ``origin`` says where ``spec`` was named, for errors.
+
+def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
+    """All glusterfs settings from uWSGI's resolved ``(key, value)`` pairs, in order.
+
+    ``glusterfs-mount`` values are kept in order, every one; for
+    ``glusterfs-timeout`` and ``glusterfs-connect-timeout`` the last value
+    wins (as uWSGI's ``uwsgi_opt_set_int`` does), but each is checked.
     """
-    path, section = spec, "uwsgi"
-    if ":" in spec:
-        path, _, sect = spec.rpartition(":")
-        section = sect or section
-        if not path:
-            path = last_file or ""
-    if depth > 16:
-        raise ConfigError(f"{path}", "ini", "ini files include each other too deeply")
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            lines = handle.read().split("\n")
-    except OSError as exc:
-        raise ConfigError(origin, "ini", f"cannot read {path!r}: {exc.strerror}") from None
-    current = ""
-    known = {} if known is None else known
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip(" \t\r")
-        if not line or line[0] in ";#":
+    sources = config_sources(options)
+    mounts: List[MountSpec] = []
+    counts: Dict[str, int] = {}
+    timeout: Optional[int] = None
+    connect_timeout = DEFAULT_CONNECT_TIMEOUT
+    mimefiles: List[str] = []
+    for key, value in options:
+        if key not in OPTIONS and key not in MIMEFILE_KEYS:
             continue
-        if line[0] == "[":
-            current = line[1:-1] if line.endswith("]") else line[1:]
-            continue
-        if current != section:
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.rstrip(" \t\r"), value.strip(" \t\r")
-        value = _expand(value, path, known)
-        known[key] = value
-        where = f"{path} line {number}"
-        if key == "ini":
-            yield from read_ini(value, path, depth + 1, known, origin=where)
-            continue
-        yield key, value, where
-
-
-_SOURCES_WITH_VALUE = {"--ini": "ini", "--glusterfs-mount": MOUNT_KEY, "--glusterfs-timeout": TIMEOUT_KEY,
-                       "--mimefile": "mimefile", "--mime-file": "mimefile"}
-
-
-def iter_options(argv: Sequence[str]) -> Iterator[Tuple[str, str, str]]:
-    """Yield ``(key, value, where)`` for every setting in uWSGI's argv, in order."""
-    i, last_ini, known = 0, None, {}
-    while i < len(argv):
-        arg = argv[i]
-        name, eq, inline = arg.partition("=")
-        if name in _SOURCES_WITH_VALUE:
-            key = _SOURCES_WITH_VALUE[name]
-            if eq:
-                value = inline
-            elif i + 1 < len(argv):
-                i += 1
-                value = argv[i]
-            else:
-                raise ConfigError(f"command line argument {i + 1}", name.lstrip("-"), "needs a value")
-            where = f"command line argument {i + 1} ({name})"
-            if key == "ini":
-                yield from read_ini(value, last_ini, known=known)
-                last_ini = (value.rpartition(":")[0] if ":" in value else value) or last_ini
-            else:
-                yield key, value, where
-        elif not arg.startswith("-") and arg.endswith(".ini") and i == len(argv) - 1:
-            # `uwsgi file.ini`: uWSGI picks the loader from the extension.
-            yield from read_ini(arg, known=known)
-        i += 1
-
-
-def read_settings(argv: Sequence[str]) -> Settings:
-    """All glusterfs settings of the instance started with ``argv``."""
-    mounts, timeout, mimefiles = [], None, []
-    for key, value, where in iter_options(argv):
+        counts[key] = counts.get(key, 0) + 1
+        where = f"{key} #{counts[key]}"
         if key == MOUNT_KEY:
-            mounts.append(parse_mount(value, where))
+            mounts.append(parse_mount(value, where, sources))
         elif key == TIMEOUT_KEY:
-            if not value.isdigit() or int(value) <= 0:
-                raise ConfigError(where, TIMEOUT_KEY, f"expected a positive number of seconds, got {value!r}")
-            timeout = int(value)
+            timeout = _parse_int(key, where, value, 0, INT_MAX, sources)
+        elif key == CONNECT_TIMEOUT_KEY:
+            connect_timeout = _parse_int(key, where, value, 1, MAX_CONNECT_TIMEOUT, sources)
         elif key in MIMEFILE_KEYS:
             mimefiles.append(value)
-    seen = {}
+    seen: Dict[str, str] = {}
     for mount in mounts:
         if mount.mountpoint in seen:
             raise ConfigError(mount.where, MOUNT_KEY,
-                              f"mountpoint {mount.mountpoint!r} is already mounted by {seen[mount.mountpoint]}")
+                              f"mountpoint {mount.mountpoint!r} is already mounted by {seen[mount.mountpoint]}",
+                              sources=sources)
         seen[mount.mountpoint] = mount.where
-    return Settings(mounts=tuple(mounts), timeout=timeout,
-                    mimefiles=tuple(mimefiles) or (DEFAULT_MIMEFILE,))
+    return Settings(mounts=tuple(mounts), timeout=timeout, connect_timeout=connect_timeout,
+                    mimefiles=tuple(mimefiles) or (DEFAULT_MIMEFILE,), sources=sources)
+
+
+def read_settings() -> Settings:
+    """The settings of the uWSGI instance this code runs in (see :mod:`.options`)."""
+    from .options import resolved_options
+
+    return settings_from_options(resolved_options())

@@ -106,6 +106,7 @@ glfs_pwrite = _declare("glfs_pwrite", c_ssize_t, c_void_p, c_void_p, c_size_t, c
 glfs_mkdir = _declare("glfs_mkdir", c_int, c_void_p, c_char_p, ctypes.c_uint)
 glfs_unlink = _declare("glfs_unlink", c_int, c_void_p, c_char_p)
 glfs_symlink = _declare("glfs_symlink", c_int, c_void_p, c_char_p, c_char_p)
+glfs_readlink = _declare("glfs_readlink", c_ssize_t, c_void_p, c_char_p, c_char_p, c_size_t)
 glfs_rename = _declare("glfs_rename", c_int, c_void_p, c_char_p, c_char_p)
 glfs_utimens = _declare("glfs_utimens", c_int, c_void_p, c_char_p, ctypes.POINTER(_api.Timespec * 2))
 glfs_opendir = _declare("glfs_opendir", c_void_p, c_void_p, c_char_p)
@@ -274,6 +275,15 @@ def unlink(fs: int, path) -> None:
 def symlink(fs: int, target, path) -> None:
     if glfs_symlink(fs, _b(target), _b(path)):
         raise _error("glfs_symlink", path)
+
+
+def readlink(fs: int, path) -> bytes:
+    """The target of a symlink, as stored (at most 4096 bytes)."""
+    buf = ctypes.create_string_buffer(4097)
+    got = glfs_readlink(fs, _b(path), buf, 4097)
+    if got < 0:
+        raise _error("glfs_readlink", path)
+    return buf.raw[:got]
 
 
 def rename(fs: int, old, new_path) -> None:

@@ -12,8 +12,8 @@ Contracts (RFC 9110 unless noted):
   (IMF-fixdate, RFC 850, asctime) and returns ``None`` for anything else; it
   never raises.
 * Validators: :func:`make_etag` returns a *strong* entity-tag that changes with
-  the file's identity, size, modification time in nanoseconds and the
-  content-coding of the bytes sent, so a gzip and an identity body never share
+  the file's identity, size, modification and change times in nanoseconds and
+  the content-coding of the bytes sent, so a gzip and an identity body never share
   an ETag. ``Last-Modified`` is the mtime truncated to whole seconds, and every
   mtime comparison here uses that same truncated value.
 * Ranges: :func:`parse_range` understands a single ``bytes`` range and answers
@@ -26,6 +26,12 @@ Contracts (RFC 9110 unless noted):
 * Content-coding: :func:`parse_accept_encoding` / :func:`accepts_encoding`
   honour q-values (``q=0`` refuses), ``*`` and a missing header (only
   ``identity`` is then acceptable).
+* Response headers: every header we send is made by :func:`header`, which
+  refuses (:class:`HeaderError`) a name that is not an RFC 9110 token and a
+  value holding CR, LF, NUL or any other control character but HTAB, so no
+  input can add a header or split a response. :func:`location` builds the
+  ``Location`` of a redirect from raw path bytes and a query string, both
+  percent-encoded.
 * Responses: :func:`cache_control`, :func:`not_modified_headers` (the headers
   a 304 keeps), :data:`ALLOW_HEADER`, and :func:`render_index` for an
   autoindex page.
@@ -44,6 +50,7 @@ from urllib.parse import quote
 
 __all__ = [
     "ALLOW_HEADER",
+    "HeaderError",
     "NOT_MODIFIED_HEADERS",
     "UNSATISFIABLE",
     "accepts_encoding",
@@ -52,8 +59,11 @@ __all__ = [
     "content_range",
     "escape_html",
     "evaluate_preconditions",
+    "header",
     "http_date",
+    "index_order",
     "if_range_allows",
+    "location",
     "make_etag",
     "not_modified_headers",
     "parse_accept_encoding",
@@ -166,15 +176,18 @@ def parse_http_date(value: Optional[str]) -> Optional[int]:
 # --------------------------------------------------------------------------
 
 
-def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encoding: str = "") -> str:
+def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, ctime_ns: int,
+              encoding: str = "") -> str:
     """A strong entity-tag ``"<32 hex digits>"`` for one representation.
 
     ``identity`` is whatever names the file for its lifetime (inode number,
     GFID as string or bytes). The tag changes when any of identity, size,
-    mtime (nanoseconds) or the content-coding changes: a gzip body and the
-    identity body of the same file are different representations and must not
-    share a strong ETag (RFC 9110 section 8.8.3). ``encoding`` is compared
-    case-insensitively and ``"identity"`` means the same as ``""``.
+    mtime (nanoseconds), ctime (nanoseconds: no client can set it, so a
+    rewrite that restores size and mtime still changes it) or the
+    content-coding changes: a gzip body and the identity body of the same
+    file are different representations and must not share a strong ETag
+    (RFC 9110 section 8.8.3). ``encoding`` is compared case-insensitively
+    and ``"identity"`` means the same as ``""``.
     """
     if isinstance(identity, (bytes, bytearray)):
         identity = bytes(identity).hex()
@@ -182,7 +195,7 @@ def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encodi
     if coding == "identity":
         coding = ""
     # repr of a tuple is unambiguous: no separator inside a field can collide
-    material = repr((type(identity).__name__, identity, int(size), int(mtime_ns), coding))
+    material = repr((type(identity).__name__, identity, int(size), int(mtime_ns), int(ctime_ns), coding))
     digest = hashlib.blake2b(material.encode("utf-8", "surrogateescape"), digest_size=16)
     return '"%s"' % digest.hexdigest()
 
@@ -190,6 +203,54 @@ def make_etag(identity: Union[int, str, bytes], size: int, mtime_ns: int, encodi
 # --------------------------------------------------------------------------
 # Response headers
 # --------------------------------------------------------------------------
+
+#: RFC 9110 5.1 field-name (a token).
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII).fullmatch
+#: RFC 9110 5.5 field-value: VCHAR and obs-text, with SP and HTAB only inside;
+#: no other control character.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?").fullmatch
+
+
+class HeaderError(ValueError):
+    """A header name or value that would change the response's framing."""
+
+
+def header(name: str, value: str) -> Tuple[str, str]:
+    """The one way a response header is made: ``(name, value)``, checked.
+
+    ``name`` must be a token; ``value`` may hold only visible ASCII, SP,
+    HTAB and Latin-1 obs-text (WSGI headers are Latin-1 strings), never CR,
+    LF, NUL, DEL or another control character, and no leading or trailing
+    blank. Raises :class:`HeaderError` otherwise, so a header that could
+    end the head early or add a header of somebody else's choosing is never
+    sent.
+    """
+    if not isinstance(name, str) or not _FIELD_NAME(name):
+        raise HeaderError(f"invalid header name {name!r}")
+    if not isinstance(value, str) or not _FIELD_VALUE(value):
+        raise HeaderError(f"invalid value for header {name}: {value!r}")
+    return (name, value)
+
+
+#: Characters kept as they are in a redirect's query: RFC 3986 pchar, "/" and
+#: "?" plus "%" (the client's escapes stay as sent). Everything else, CR, LF,
+#: SP, controls and non-ASCII bytes included, is percent-encoded.
+_QUERY_SAFE = "!$&'()*+,;=:@/?-._~%"
+
+
+def location(path: bytes, query: str = "") -> str:
+    """A ``Location`` value for ``path`` (raw bytes) and a query string.
+
+    The path is percent-encoded keeping only ``/`` and unreserved
+    characters; ``query`` (a WSGI string: Latin-1 code points stand for
+    bytes) is kept as far as it is valid RFC 3986 query text and
+    percent-encoded elsewhere. The result is plain ASCII, safe for
+    :func:`header`.
+    """
+    value = quote(path, safe="/")
+    if query:
+        value += "?" + quote(query.encode("latin-1", "replace"), safe=_QUERY_SAFE)
+    return value
 
 allowed_methods = ("GET", "HEAD", "OPTIONS")
 ALLOW_HEADER = ", ".join(allowed_methods)
@@ -549,13 +610,20 @@ def _display_date(mtime: int) -> str:
         return "-"
 
 
-def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> bytes:
+def index_order(entry: Tuple[str, bool, int, int]) -> Tuple[bool, str]:
+    """The order of an autoindex page's rows: directories first, then by name
+    (code point order, locale-independent)."""
+    return (not entry[1], entry[0])
+
+
+def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]], omitted: int = 0) -> bytes:
     """The UTF-8 HTML page listing a directory.
 
     ``url_path`` is the decoded request path of the directory; it is only
     shown (title and heading). ``entries`` are ``(name, is_dir, size,
-    mtime)``; ``.`` and ``..`` are skipped. Rows list directories first, then
-    files, each group sorted by name (code point order, locale-independent).
+    mtime)``; ``.`` and ``..`` are skipped. Rows are in :func:`index_order`.
+    ``omitted`` > 0 adds a note after the table that this many more entries
+    are not shown.
 
     Links are relative, so the page works under any mount point; the responder
     must therefore serve directories at a URL ending in ``/`` (redirect
@@ -572,7 +640,7 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> by
     rows = []
     if url_path.strip("/"):
         rows.append('<tr><td><a href="../">../</a></td><td>-</td><td>-</td></tr>')
-    for name, is_dir, size, mtime in sorted(entries, key=lambda e: (not e[1], e[0])):
+    for name, is_dir, size, mtime in sorted(entries, key=index_order):
         if name in (".", "..") or not name:
             continue
         suffix = "/" if is_dir else ""
@@ -581,6 +649,7 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> by
             '<tr><td><a href="%s">%s%s</a></td><td>%s</td><td>%s</td></tr>'
             % (href, _display(name), suffix, "-" if is_dir else "%d" % size, _display_date(mtime))
         )
+    note = ["<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries))] if omitted > 0 else []
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -595,6 +664,7 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]]) -> by
             "<tr><th>Name</th><th>Size</th><th>Last modified</th></tr>",
             *rows,
             "</table>",
+            *note,
             "</body>",
             "</html>",
             "",

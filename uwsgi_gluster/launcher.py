@@ -1,33 +1,46 @@
-"""The ``uwsgi-gluster`` console script: uWSGI's own command line, run by pyuwsgi.
+"""The ``uwsgi-gluster`` console script (also installed as ``uwsgi``): uWSGI run by pyuwsgi.
 
 Contract: ``uwsgi-gluster ARGS`` behaves like ``uwsgi ARGS`` with the native
-glusterfs plugin loaded. It validates every glusterfs setting first (a bad one
-stops start-up with exit status 1 and a message naming file, line and key),
-removes the ``--glusterfs-*`` options pyuwsgi would not understand, then runs
-uWSGI in this process with modifier1 27 routed to the Python plugin and
-:mod:`uwsgi_gluster.plugin` loaded. The original argv travels in
-``UWSGI_GLUSTER_ARGV`` so the plugin (and a reload) read the same settings.
+glusterfs plugin loaded. It reads no config file itself: uWSGI resolves the
+configuration, and the plugin reads what uWSGI resolved (:mod:`.options`).
+The launcher only
+
+* rewrites the options pyuwsgi does not know (``--glusterfs-*``, ``--cap``)
+  in place into uWSGI's ``--set key=value``, so their order relative to
+  ``--ini`` and other sources is kept;
+* adds what loads the plugin: modifier1 27 routed to the Python plugin,
+  ``--module uwsgi_gluster.plugin``, ``--shared-import uwsgi_gluster.check``
+  (the master-side start-up check), the ``asap`` hook that honours ``cap``
+  (:mod:`.asap`), and ``--binary-path`` pointing at this script, so emperor
+  vassals and reloads run through it too;
+* answers ``--help`` (our options, then uWSGI's, under our program name) and
+  ``--version`` (ours and uWSGI's) itself;
+* lets SIGINT end the process until uWSGI installs its own handlers (uWSGI's
+  parser can loop for ever on a self-referential placeholder, in C code that
+  never returns to Python's deferred signal handling).
+
+uWSGI's client commands (``--connect-and-read``, ``--reload PIDFILE``,
+``--stop PIDFILE`` ...) act immediately while uWSGI reads its command line,
+so they pass through untouched. An argv that already starts with
+:func:`default_args` (a reload re-executing this script) is used as it is.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
+import signal
 import sys
 from typing import List, Optional, Sequence
 
-from .config import ConfigError, read_settings
+from . import __version__
+from .config import OPTIONS
 
-ARGV_ENV = "UWSGI_GLUSTER_ARGV"
-OWN_OPTIONS = ("--glusterfs-mount", "--glusterfs-timeout")
-PLUGIN_ARGS = ["--remap-modifier", "0:27", "--module", "uwsgi_gluster.plugin"]
-# Defaults placed before the user's arguments, so any value the user gives wins.
-# A 64 KiB request buffer lets over-long paths reach the plugin and get a 4xx
-# instead of uWSGI's 4 KiB buffer dropping the connection.
-# A reload re-execs uWSGI's binary path, which uWSGI takes from /proc/self/exe:
-# the *resolved* interpreter, outside any virtualenv, where uwsgi_gluster cannot
-# be imported. The interpreter path as invoked (sys.executable, e.g.
-# .venv/bin/python) keeps the reloaded process in the same environment.
+#: options pyuwsgi does not know, handed to uWSGI as ``--set key=value``
+SET_OPTIONS = (*OPTIONS, "cap")
+ASAP_HOOK = "call:PyRun_SimpleString import uwsgi_gluster.asap"
+PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.check",
+               "--module", "uwsgi_gluster.plugin"]
 # ROUTE_ARGS: remap-modifier hands modifier1 27 requests to the Python plugin's
 # request handler, but uWSGI still looks up exception hooks by the request's
 # modifier1, and 27 has none: a Python exception would be neither logged nor
@@ -35,50 +48,119 @@ PLUGIN_ARGS = ["--remap-modifier", "0:27", "--module", "uwsgi_gluster.plugin"]
 # (every C call in it failing with SystemError: glfs_close skipped, a lock left
 # taken). Setting modifier1 back to 0 as the first route fixes both; a client
 # that goes away is logged by uWSGI's core, so no Python exception is made for it.
-ROUTE_ARGS = ["--route-run", "setmodifier1:0", "--disable-write-exception"]
-DEFAULT_ARGS = ["--buffer-size", "65535", "--binary-path", sys.executable, *ROUTE_ARGS]
+# PROTOCOL_ROUTE: uWSGI writes the request's protocol token, as sent, at the head
+# of the status line; a request line like "GET / x\nSet-Cookie:a=1 HTTP/1.1"
+# would make it start the response with a header of the client's choosing
+# (behind a bare LF). A request whose SERVER_PROTOCOL is not HTTP/N[.N] (or
+# absent: uWSGI then writes HTTP/1.0) is closed without an answer (`break:`
+# writes nothing; any answer would echo the token again).
+PROTOCOL_ROUTE = ["--route-if-not", r"regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\.[0-9])?)?$ break:"]
+ROUTE_ARGS = ["--route-run", "setmodifier1:0", *PROTOCOL_ROUTE, "--disable-write-exception"]
+
+
+def script_path() -> str:
+    """The ``uwsgi-gluster`` executable uWSGI must exec for vassals and reloads."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if os.path.basename(argv0) in ("uwsgi-gluster", "uwsgi") and os.access(argv0, os.X_OK):
+        return os.path.abspath(argv0)
+    bindir = os.path.dirname(sys.executable)
+    return shutil.which("uwsgi-gluster", path=bindir) or shutil.which("uwsgi-gluster") or "uwsgi-gluster"
+
+
+def default_args() -> List[str]:
+    """Placed before the user's arguments, so any value the user gives wins.
+
+    A 64 KiB request buffer lets over-long paths reach the plugin and get a
+    4xx instead of uWSGI's 4 KiB buffer dropping the connection.
+    """
+    return ["--binary-path", script_path(), "--hook-asap", ASAP_HOOK, "--buffer-size", "65535",
+            *ROUTE_ARGS]
+
+
+def rewrite_own_options(argv: Sequence[str]) -> List[str]:
+    """``--glusterfs-mount X`` / ``--glusterfs-mount=X`` (and every key of
+    :data:`SET_OPTIONS`) become ``--set glusterfs-mount=X`` in place."""
+    out: List[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=")
+        if name.startswith("--") and name[2:] in SET_OPTIONS:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+            else:
+                value = ""
+            out += ["--set", f"{name[2:]}={value}"]
+        else:
+            out.append(arg)
+        i += 1
+    return out
 
 
 def uwsgi_argv(argv: Sequence[str]) -> List[str]:
-    """``argv`` without our own options, plus what routes requests to the plugin."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        name, eq, _ = arg.partition("=")
-        if name in OWN_OPTIONS:
-            skip = not eq
-            continue
-        out.append(arg)
-    return DEFAULT_ARGS + out + PLUGIN_ARGS
+    """The argv pyuwsgi runs: ours rewritten, plus what loads the plugin."""
+    prefix = default_args()
+    if list(argv[:len(prefix)]) == prefix:  # a reload re-executing this script
+        return list(argv)
+    return prefix + rewrite_own_options(argv) + PLUGIN_ARGS
+
+
+def uwsgi_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pyuwsgi")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def print_help() -> None:
+    """Our options, then uWSGI's own list (asked from pyuwsgi in a child,
+    without its usage line, which names the interpreter)."""
+    import subprocess
+
+    print("Usage: uwsgi-gluster [options...]  (uWSGI with the glusterfs plugin)")
+    print("glusterfs options (in any config uWSGI reads: ini, yaml, xml, json, UWSGI_* env, command line):")
+    for key, text in OPTIONS.items():
+        print(f"    {'--' + key:<40}{text}")
+    print("uWSGI options:", flush=True)
+    done = subprocess.run([sys.executable, "-c", "import pyuwsgi; pyuwsgi.run(['--help'])"],
+                          stdout=subprocess.PIPE, check=False)
+    lines = done.stdout.decode(errors="replace").splitlines(keepends=True)
+    sys.stdout.write("".join(line for line in lines if not line.startswith("Usage: ")))
+    sys.stdout.flush()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        settings = read_settings(argv)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    if not settings.mounts and not any(a in ("--help", "-h", "--version") for a in argv):
-        print("[glusterfs] no glusterfs-mount given (in the ini files or with --glusterfs-mount): "
-              "nothing to serve", file=sys.stderr)
-        return 1
-    os.environ[ARGV_ENV] = json.dumps(argv)
+    # A reload re-executes binary_path (this script) with pyuwsgi's original
+    # argv, whose first item is this script again (after the interpreter).
+    if argv and os.path.basename(argv[0]) in ("uwsgi-gluster", "uwsgi") and os.path.isfile(argv[0]) \
+            and os.path.realpath(argv[0]) == os.path.realpath(script_path()):
+        argv = argv[1:]
+    if "--version" in argv:
+        print(f"uwsgi-gluster {__version__}\nuWSGI {uwsgi_version()}", flush=True)
+        return 0
+    # Default SIGINT: a parser hang (self-referential placeholder) must stay
+    # interruptible; uWSGI installs its own handlers once it runs.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if "--help" in argv or "-h" in argv or "--usage" in argv:
+        print_help()
+        return 0
+    args = uwsgi_argv(argv)
     import pyuwsgi
 
-    from .caps import CapError, apply_caps
     # Everything the plugin imports is loaded now, as root: after a `cap` user
-    # switch the interpreter's own files may no longer be readable.
-    from . import cache, http, mime, responder, volume  # noqa: F401
+    # switch the interpreter's own files may no longer be readable. Not
+    # .check and .asap: importing them is what runs them, inside uWSGI.
+    import importlib.util  # noqa: F401 - used by .check
 
-    try:
-        apply_caps(argv)  # pyuwsgi has no --cap: switch user keeping the caps here
-    except CapError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    return pyuwsgi.run(uwsgi_argv(argv)) or 0
+    from . import cache, caps, config, gfapi, http, log, mime, options, responder, volume  # noqa: F401
+
+    return pyuwsgi.run(args) or 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ imports this module before pyuwsgi has created ``uwsgi``.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import ModuleType
 from typing import Optional
@@ -43,3 +44,16 @@ def worker_id() -> int:
     if module is not None and hasattr(module, "worker_id"):
         return module.worker_id()
     return 0
+
+
+def fatal(message: str) -> None:
+    """Log one ``[glusterfs] ...`` line and end the process with exit status 1
+    (``os._exit`` after flushing: no traceback, no atexit, no cleanup that
+    could log more)."""
+    log(message)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(1)

@@ -7,18 +7,15 @@ matches against ``SCRIPT_NAME``/``UWSGI_APPID`` like the native plugin's apps
 (the ``/`` mount is the default app). Each worker connects its volumes right
 after fork (or at import under ``lazy-apps``), never in the master.
 
-Where the settings come from: the JSON argv that :mod:`.launcher` leaves in
-``UWSGI_GLUSTER_ARGV``, else this process's own command line
-(``/proc/self/cmdline``), which is how a ``uwsgi`` binary built with our
-profile runs it.
+Where the settings come from: uWSGI's own resolved option list
+(:mod:`.options`), whichever launcher runs it. They were already checked in
+the master by :mod:`.check`; a ConfigError here (the module loaded without the
+check) is still logged as one line and stops the process.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from typing import List
 
 import uwsgi
 
@@ -29,32 +26,24 @@ from .mime import MimeTypes
 from .responder import MountApp, NoMount
 from .volume import Volume
 
-ARGV_ENV = "UWSGI_GLUSTER_ARGV"
-
-
-def instance_argv() -> List[str]:
-    """uWSGI's argv (without the program name) this instance was started with."""
-    if os.environ.get(ARGV_ENV):
-        return json.loads(os.environ[ARGV_ENV])
-    with open("/proc/self/cmdline", "rb") as handle:
-        args = [os.fsdecode(a) for a in handle.read().split(b"\0") if a]
-    return args[1:]
-
-
 def build_apps(settings: Settings):
-    """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes."""
+    """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
+
+    The ``/`` mount (or :class:`NoMount`) comes first: the Python plugin makes
+    the first entry uWSGI's default app (the one for requests no mountpoint
+    matches), which natively is the ``/`` mount wherever it is configured.
+    """
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
     apps, volumes = {}, []
     for index, spec in enumerate(settings.mounts):
         log(f"mounting {spec.mountpoint} ...")
-        volume = Volume(spec, connect_timeout=settings.timeout)
+        volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
         apps[spec.mountpoint.encode()] = MountApp(volume, mime)
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
-    if b"/" not in apps:
-        apps[b""] = NoMount()
-    return apps, volumes
+    default = apps.pop(b"/", None) or NoMount()
+    return {b"/" if isinstance(default, MountApp) else b"": default, **apps}, volumes
 
 
 def connect_all(volumes) -> None:
@@ -89,10 +78,10 @@ def _register_stats_signal() -> None:
 
 def load() -> None:
     try:
-        settings = read_settings(instance_argv())
+        settings = read_settings()
     except ConfigError as exc:
         log(str(exc).replace("[glusterfs] ", "", 1))
-        sys.exit(1)
+        os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
     apps, volumes = build_apps(settings)

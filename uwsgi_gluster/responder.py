@@ -15,15 +15,22 @@ Contract:
   one ``Range`` gives ``206``/``416``; several ranges give the whole ``200``.
 * A sibling ``file.br``/``file.gz`` is sent with ``Content-Encoding`` when the
   client accepts it and the mount has ``precompressed`` on (default).
-* Directories: ``/dir`` -> ``301`` to ``/dir/``; ``/dir/`` -> the mount's
-  ``index`` file, else an HTML listing if ``autoindex`` is on, else ``403``.
+* Directories: ``/dir`` -> ``301`` to ``/dir/`` (query percent-encoded);
+  ``/dir/`` -> the mount's ``index`` file, else an HTML listing if
+  ``autoindex`` is on (at most :data:`MAX_LISTING` rows, no dotfiles unless
+  ``dotfiles`` is on, cached for the freshness bound), else ``403``.
+* Names in :data:`HIDDEN_NAMES` at the volume root (``/.meta``...) are never
+  listed nor served (``404``), whether asked for or reached through a symlink.
 * Errors: missing -> native's ``404``; empty or over-long path -> native's
   ``403``; NUL in the path -> ``400``; other methods -> ``405`` with ``Allow``
   (``OPTIONS`` -> ``200`` with ``Allow``); no reachable server -> ``503`` with
   ``Retry-After``. A bad path never causes a ``500``.
-* With ``symlinks=false`` a path through any symlink is answered ``404``.
-  With the default (``true``) symlinks are followed by libgfapi, which
-  resolves every target inside the volume.
+* Paths are walked on the volume by :mod:`.paths` with bounded work: at most
+  40 symlinks and 256 components per request (``404`` beyond), one ``lstat``
+  per component, from the real path of the request's directory, which is
+  cached under the cache's freshness rule. Symlinks are followed like the
+  kernel and libgfapi do, every target inside the volume; with
+  ``symlinks=false`` a path through any symlink is answered ``404``.
 * Small files (and "not found") come from a per-worker :class:`FileCache`,
   revalidated against the volume at least every second; larger files are
   streamed with positioned reads of at most :data:`READ_SIZE` bytes, never
@@ -37,18 +44,25 @@ Contract:
 from __future__ import annotations
 
 import errno
+import heapq
 import os
+import threading
 import stat as statmod
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
-from urllib.parse import quote
 
-from . import gfapi, http
-from .cache import MISSING, Entry, FileCache
+from . import gfapi, http, paths
+from .cache import MISSING, Entry, FileCache, identity_of
 from .mime import MimeTypes
+from .paths import normalize
 from .volume import Unavailable, Volume
 
 PATH_MAX = 4096
+#: Rows of one autoindex page at most; a note at the bottom counts the others.
+MAX_LISTING = 1000
+#: Names libgfapi serves that are no file of the volume (``.meta``: the client's
+#: own state) or that GlusterFS keeps for itself: never listed nor served.
+HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".landfill"))
 READ_SIZE = 1 << 20
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
@@ -64,23 +78,23 @@ class Response:
 
 def _plain(status: str, text: str, extra: Headers = ()) -> Response:
     """An error page exactly as uWSGI's own uwsgi_404()/uwsgi_403() write it."""
-    return Response(status, (("Connection", "close"), ("Content-Type", "text/plain")) + extra,
+    return Response(status, (http.header("Connection", "close"), http.header("Content-Type", "text/plain")) + extra,
                     (text.encode(),))
 
 
 NOT_FOUND = _plain("404 Not Found", "Not Found")
 FORBIDDEN = _plain("403 Forbidden", "Forbidden")
 BAD_REQUEST = _plain("400 Bad Request", "Bad Request")
-METHOD_NOT_ALLOWED = _plain("405 Method Not Allowed", "Method Not Allowed", (("Allow", http.ALLOW_HEADER),))
+METHOD_NOT_ALLOWED = _plain("405 Method Not Allowed", "Method Not Allowed", (http.header("Allow", http.ALLOW_HEADER),))
 PRECONDITION_FAILED = _plain("412 Precondition Failed", "Precondition Failed")
-OPTIONS = Response("200 OK", (("Allow", http.ALLOW_HEADER), ("Content-Length", "0")))
+OPTIONS = Response("200 OK", (http.header("Allow", http.ALLOW_HEADER), http.header("Content-Length", "0")))
 
 _NOT_FOUND_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL, errno.ESTALE}
 _FORBIDDEN_ERRNOS = {errno.EACCES, errno.EPERM, errno.EISDIR}
 
 
 def unavailable(retry_after: int) -> Response:
-    return _plain("503 Service Unavailable", "Service Unavailable", (("Retry-After", str(retry_after)),))
+    return _plain("503 Service Unavailable", "Service Unavailable", (http.header("Retry-After", "%d" % retry_after),))
 
 
 _CONNECTION_ERRNOS = {errno.ENOTCONN, errno.EIO, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EHOSTUNREACH,
@@ -95,25 +109,15 @@ def _error_response(exc: OSError) -> Response:
     return unavailable(1)  # ENOTCONN, EIO...: the volume, not the request, is at fault
 
 
-def normalize(path: bytes) -> Optional[bytes]:
-    """Resolve ``.``/``..`` lexically, never above ``/``; keep a trailing slash.
+def _is_hidden(path: bytes) -> bool:
+    """Is ``path`` (normalized) in or under one of :data:`HIDDEN_NAMES`?"""
+    return path[1:2] == b"." and path[1:].split(b"/", 1)[0] in HIDDEN_NAMES
 
-    Returns None if the path does not start with ``/``.
-    """
-    if not path.startswith(b"/"):
-        return None
-    parts = []
-    for part in path.split(b"/"):
-        if part in (b"", b"."):
-            continue
-        if part == b"..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    trailing = path.endswith(b"/") or path.endswith(b"/.") or path.endswith(b"/..")
-    joined = b"/" + b"/".join(parts)
-    return joined + b"/" if trailing and parts else joined
+
+def _refuse_hidden(real: bytes) -> None:
+    """``ENOENT`` for a real path in :data:`HIDDEN_NAMES` (reached by a symlink)."""
+    if _is_hidden(real):
+        raise OSError(errno.ENOENT, "hidden")
 
 
 class FileBody:
@@ -208,6 +212,8 @@ class MountApp:
         self.autoindex = options.get("autoindex", False)
         self.precompressed = options.get("precompressed", True)
         self.symlinks = options.get("symlinks", True)
+        self.dotfiles = options.get("dotfiles", False)
+        self._listing_lock = threading.Lock()
         self.cache_control = http.cache_control(self.max_age)
 
     # -- request -> response ------------------------------------------------
@@ -223,7 +229,7 @@ class MountApp:
         if request.method not in ("GET", "HEAD"):
             return METHOD_NOT_ALLOWED
         path = normalize(raw)
-        if path is None:
+        if path is None or _is_hidden(path):
             return NOT_FOUND
         try:
             fs = self.volume.handle()
@@ -250,13 +256,12 @@ class MountApp:
 
         Raises ``OSError`` for failures other than "no such file".
         """
-        cached = self.cache.lookup(path, lambda p: gfapi.stat(fs, p))
+        cached = self.cache.lookup(path, lambda p: self._real(fs, p)[1])
         if cached is not None:
             return cached
         try:
-            if not self.symlinks and self._through_symlink(fs, path):
-                return MISSING
-            fd = gfapi.open_file(fs, path)
+            real, _ = self._real(fs, path)
+            fd = gfapi.open_file(fs, real)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 self.cache.remember_missing(path)
@@ -273,17 +278,38 @@ class MountApp:
         gfapi.close(fd)
         if len(content) != st.st_size:  # changed while read: serve what was read, cache nothing
             self.cache.forget(path)
-            return Entry(identity=(st.st_ino, len(content), -1), mode=st.st_mode, size=len(content),
-                         mtime=st.st_mtime, mtime_ns=-1, ino=st.st_ino, content=content)
+            return Entry(identity=(st.st_ino, len(content), -1, -1), mode=st.st_mode, size=len(content),
+                         mtime=st.st_mtime, mtime_ns=-1, ctime_ns=-1, ino=st.st_ino, content=content)
         return self.cache.store(path, st, content)
 
-    def _through_symlink(self, fs: int, path: bytes) -> bool:
-        current = b""
-        for part in [p for p in path.split(b"/") if p]:
-            current += b"/" + part
-            if statmod.S_ISLNK(gfapi.lstat(fs, current).st_mode):
-                return True
-        return False
+    def _real(self, fs: int, path: bytes) -> Tuple[bytes, object]:
+        """The path on the volume that ``path`` names, with no symlink left in it,
+        and its stat: a bounded walk (:mod:`.paths`) from the cached real path of
+        its directory. Raises ``OSError`` (``ENOENT`` for a refused symlink,
+        ``ELOOP`` past the bounds)."""
+        parent, _, name = path.rstrip(b"/").rpartition(b"/")
+        real_parent, hops = self._real_dir(fs, parent or b"/")
+        real, st, _ = paths.resolve(name, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
+                                    follow=self.symlinks, base=real_parent, hops=hops)
+        _refuse_hidden(real)
+        return real, st
+
+    def _real_dir(self, fs: int, path: bytes) -> Tuple[bytes, int]:
+        """``(real path, symlinks followed)`` of directory ``path``, kept in the
+        cache for its freshness bound."""
+        if path == b"/":
+            return path, 0
+        key = ("dir", path)
+        known = self.cache.kept(key)
+        if known is not None:
+            return known
+        real, st, hops = paths.resolve(path, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
+                                       follow=self.symlinks)
+        if not statmod.S_ISDIR(st.st_mode):
+            raise OSError(errno.ENOTDIR, "not a directory")
+        _refuse_hidden(real)
+        self.cache.keep(key, (real, hops), len(real))
+        return real, hops
 
     def _file(self, fs: int, request: Request, path: bytes, loaded) -> Response:
         content_type = self.mime.lookup(path)
@@ -320,31 +346,34 @@ class MountApp:
         """``(size, mtime, etag, headers, validators)`` of a file; headers are
         the native plugin's first ones, validators the ones we add."""
         if isinstance(loaded, Entry):
-            size, mtime, mtime_ns, ino = loaded.size, loaded.mtime, loaded.mtime_ns, loaded.ino
+            ino, size, mtime_ns, ctime_ns = loaded.identity
+            mtime = loaded.mtime
         else:
-            st = loaded.st
-            size, mtime, ino = st.st_size, st.st_mtime, st.st_ino
-            mtime_ns = st.st_mtime * 1_000_000_000 + st.st_mtimensec
-        etag = http.make_etag(ino, size, mtime_ns, encoding)
+            ino, size, mtime_ns, ctime_ns = identity_of(loaded.st)
+            mtime = loaded.st.st_mtime
+        etag = http.make_etag(ino, size, mtime_ns, ctime_ns, encoding)
         headers = []
         if content_type:
-            headers.append(("Content-Type", content_type))
-        headers.append(("Last-Modified", http.http_date(mtime)))
-        validators = [("Accept-Ranges", "bytes"), ("ETag", etag)]
+            try:
+                headers.append(http.header("Content-Type", content_type))
+            except http.HeaderError:
+                pass  # a mime table line we cannot send: no type, as for an unknown extension
+        headers.append(http.header("Last-Modified", http.http_date(mtime)))
+        validators = [http.header("Accept-Ranges", "bytes"), http.header("ETag", etag)]
         if encoding:
-            validators.append(("Content-Encoding", encoding))
+            validators.append(http.header("Content-Encoding", encoding))
         if self.cache_control:
-            validators.append(("Cache-Control", self.cache_control))
+            validators.append(http.header("Cache-Control", self.cache_control))
         if self.precompressed:
-            validators.append(("Vary", "Accept-Encoding"))
+            validators.append(http.header("Vary", "Accept-Encoding"))
         return size, mtime, etag, tuple(headers), tuple(validators)
 
     def _file_response(self, request: Request, loaded, content_type: Optional[str], encoding: str) -> Response:
         if isinstance(loaded, Entry):  # a cached file: describe it once per coding and type
-            key = (encoding, content_type)
-            description = loaded.extra.get(key)
+            description = loaded.extra.get((encoding, content_type))
             if description is None:
-                description = loaded.extra[key] = self._describe(loaded, content_type, encoding)
+                description = self.cache.memo(loaded, (encoding, content_type),
+                                              lambda: self._describe(loaded, content_type, encoding))
         else:
             description = self._describe(loaded, content_type, encoding)
         size, mtime, etag, base, added = description
@@ -367,13 +396,13 @@ class MountApp:
             wanted = http.parse_range(range_header, size)
             if wanted is http.UNSATISFIABLE:
                 return finish(Response("416 Range Not Satisfiable",
-                                       (("Content-Range", http.unsatisfied_range(size)), ("Content-Length", "0"))
-                                       + tuple(validators)))
+                                       (http.header("Content-Range", http.unsatisfied_range(size)),
+                                        http.header("Content-Length", "0")) + tuple(validators)))
             if wanted is not None:
                 start, end = wanted
                 status, length = "206 Partial Content", end - start
-                validators.append(("Content-Range", http.content_range(start, end, size)))
-        headers.append(("Content-Length", str(length)))
+                validators.append(http.header("Content-Range", http.content_range(start, end, size)))
+        headers.append(http.header("Content-Length", "%d" % length))
         headers.extend(validators)
         if request.method == "HEAD" or length == 0:
             return finish(Response(status, tuple(headers)))
@@ -384,11 +413,10 @@ class MountApp:
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
-            location = quote(request.script_name + path + b"/", safe="/")
-            if request.query:
-                location += "?" + request.query
-            return Response("301 Moved Permanently", (("Location", location), ("Content-Type", "text/plain"),
-                                                      ("Content-Length", "0")))
+            location = http.location(request.script_name + path + b"/", request.query)
+            return Response("301 Moved Permanently", (http.header("Location", location),
+                                                      http.header("Content-Type", "text/plain"),
+                                                      http.header("Content-Length", "0")))
         base = path if path.endswith(b"/") else path + b"/"
         if self.index:
             index_path = base + self.index.encode()
@@ -403,13 +431,43 @@ class MountApp:
         if not self.autoindex:
             return FORBIDDEN
         try:
-            entries = [(os.fsdecode(name), statmod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime)
-                       for name, st in gfapi.listdir_stat(fs, base)]
+            page = self._listing(fs, request.script_name, base)
         except OSError as exc:
             return _error_response(exc)
-        page = http.render_index(os.fsdecode(request.script_name + base), entries)
-        headers = (("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page))))
+        headers = (http.header("Content-Type", "text/html; charset=utf-8"),
+                   http.header("Content-Length", "%d" % len(page)))
         return Response("200 OK", headers, () if request.method == "HEAD" else (page,))
+
+    def _listing(self, fs: int, script_name: bytes, base: bytes) -> bytes:
+        """The autoindex page of directory ``base``: kept in the cache for its
+        freshness bound, made by one thread at a time, at most
+        :data:`MAX_LISTING` rows (the first in page order; a note tells how many
+        more there are), read from the directory with memory for those rows
+        only. Dotfiles are left out unless the mount has ``dotfiles=true``;
+        the volume's internal names (:data:`HIDDEN_NAMES`) always are."""
+        key = ("index", script_name, base)
+        page = self.cache.kept(key)
+        if page is not None:
+            return page
+        with self._listing_lock:
+            page = self.cache.kept(key)
+            if page is not None:
+                return page
+            real, _ = self._real(fs, base)
+            total = 0
+
+            def rows():
+                nonlocal total
+                for name, st in gfapi.listdir_stat(fs, real):
+                    if name in HIDDEN_NAMES or (name.startswith(b".") and not self.dotfiles):
+                        continue
+                    total += 1
+                    yield os.fsdecode(name), statmod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime
+
+            entries = heapq.nsmallest(MAX_LISTING, rows(), key=http.index_order)
+            page = http.render_index(os.fsdecode(script_name + base), entries, omitted=total - len(entries))
+            self.cache.keep(key, page, len(page))
+            return page
 
     # -- WSGI ---------------------------------------------------------------
 

@@ -36,7 +36,15 @@ from .log import log as default_log, worker_id as default_worker_id
 # our own cache (cache.py) already saves those round trips for small files, and
 # revalidates them with a stat that must reach the brick, or a rewrite could be
 # seen up to a second later than cache.py's bound.
-CLIENT_OPTIONS = (("*-md-cache", "md-cache-timeout", "0"),)
+#
+# quick-read keeps small files' bytes in the client and by default decides they
+# changed by mtime alone, which a client can set back (``cp -p``, ``rsync
+# --inplace -t``): with ``ctime-invalidation`` it compares ctime, which no
+# client can set, or a rewrite that keeps size and mtime was served old.
+CLIENT_OPTIONS = (
+    ("*-md-cache", "md-cache-timeout", "0"),
+    ("*-quick-read", "ctime-invalidation", "on"),
+)
 
 DEFAULT_CONNECT_TIMEOUT = 10
 RETRY_INTERVAL = 2.0

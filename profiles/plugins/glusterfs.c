@@ -17,11 +17,13 @@
  *    adds the options that import uwsgi_gluster.plugin, so an ini written for
  *    the native plugin (`plugins = glusterfs`) runs unchanged.
  *
- * In both, `glusterfs-mount` and `glusterfs-timeout` are known options
- * (listed by --help, accepted on the command line, visible in uwsgi.opt and
- * show-config; the Python side reads their values), and requests with
- * modifier1 27 (`http-socket-modifier1 = 27`, the native plugin's id) are
- * handed to the Python plugin (modifier1 0).
+ * In both, the glusterfs-* options are known options: listed by --help,
+ * accepted on the command line, kept in uWSGI's resolved option list. The
+ * Python side reads every resolved value from that list
+ * (uwsgi_gluster/options.py); nothing here acts on them. tests/test_options.py
+ * checks that this list and uwsgi_gluster.config.OPTIONS name the same keys.
+ * Requests with modifier1 27 (`http-socket-modifier1 = 27`, the native
+ * plugin's id) are handed to the Python plugin (modifier1 0).
  */
 #include <uwsgi.h>
 
@@ -33,10 +35,12 @@ extern struct uwsgi_server uwsgi;
 
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
+static int glusterfs_connect_timeout;
 
 static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-mount", required_argument, 0, "virtual mount the specified glusterfs volume in a uri (served by uwsgi_gluster.plugin)", uwsgi_opt_add_string_list, &glusterfs_mounts, 0},
 	{"glusterfs-timeout", required_argument, 0, "timeout for glusterfs async mode (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_timeout, 0},
+	{"glusterfs-connect-timeout", required_argument, 0, "seconds a worker waits for a volfile server to answer (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_connect_timeout, 0},
 	UWSGI_END_OF_OPTIONS
 };
 
@@ -56,8 +60,9 @@ static int glusterfs_request(struct wsgi_request *wsgi_req) {
 #ifdef UWSGI_GLUSTER_DSO
 /* Options added as if the ini said them where it says `plugins = glusterfs`:
  * a later line of the user's (say `module = other`) still wins, and `import`
- * is a list no later line can drop. A client that goes away is logged by
- * uWSGI's core, so no Python exception is made for it. */
+ * is a list no later line can drop. shared-import runs the start-up check of
+ * every glusterfs setting in the master; disable-write-exception: a client
+ * that goes away is logged by uWSGI's core, no Python exception is made. */
 static void glusterfs_add_option(const char *key, const char *value) {
 	add_exported_option(uwsgi_str((char *) key), uwsgi_str((char *) value), 0);
 }
@@ -76,8 +81,15 @@ static void glusterfs_on_load(void) {
 	 * looks keys up in: build it now (uWSGI rebuilds it right after anyway). */
 	if (!uwsgi.options)
 		build_options();
+	/* profiles/glusterfs-embed.ini's lines, in its order, but remap-modifier and
+	 * route-run = setmodifier1:0, which glusterfs_request does (tests/distro/
+	 * test_plugin_source.py keeps the two lists the same). */
+	glusterfs_add_option("shared-import", "uwsgi_gluster.check");
 	glusterfs_add_option("import", PYTHON_MODULE);
 	glusterfs_add_option("module", PYTHON_MODULE);
+	/* uWSGI starts the status line with the request's protocol token as sent:
+	 * requests whose protocol is not HTTP/N[.N] (or absent) are closed unanswered */
+	glusterfs_add_option("route-if-not", "regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\\.[0-9])?)?$ break:");
 	glusterfs_add_option("disable-write-exception", "1");
 }
 #endif

@@ -77,7 +77,9 @@ def test_launcher_cap_binds_privileged_port_and_serves(volumes, test_user, serve
     """The real ``uwsgi-gluster`` console script with ``cap``: master and worker run as
     uid/gid holding only CAP_NET_BIND_SERVICE, on a port below 1024, and serve a file.
 
-    pyuwsgi reads the ini after the switch, so it must be readable by the user."""
+    The switch happens at uWSGI's asap hook, after it read the config; the
+    plugin's own modules are imported after it, so they must be readable by
+    the user."""
     user, uid, gid = test_user
     port = free_port(low=600)  # < 1024: only CAP_NET_BIND_SERVICE lets uid bind it
     ini = (f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\n"
@@ -91,51 +93,47 @@ def test_launcher_cap_binds_privileged_port_and_serves(volumes, test_user, serve
     for pid in _switched_workers(master.pid, uid, 1):
         _assert_worker(pid, uid, gid)
     assert _get(port, "/hello.txt") == b"Hello, Gluster"
-    assert "cap: running as uid" in log_text(tmp_path)
+    assert "[glusterfs] cap #1: running as uid" in log_text(tmp_path)
 
 
-# -- refusing, with file, line and key -------------------------------------------
+# -- refusing, naming the option -------------------------------------------
 
-def _ini(tmp_path, text):
-    path = tmp_path / "x.ini"
-    path.write_text("[uwsgi]\n" + text)
-    return ["--ini", str(path)], str(path)
-
-
-def test_no_cap_no_change(tmp_path):
-    argv, _ = _ini(tmp_path, "uid = nobody\n")
-    assert caps.cap_request(argv) is None
-    assert caps.apply_caps(argv) is None
+def _options(text):
+    """uWSGI's resolved (key, value) pairs for ``key = value`` lines."""
+    return [tuple(part.strip() for part in line.split("=", 1)) for line in text.strip().splitlines()]
 
 
-def test_cap_request_reads_ini_and_command_line(tmp_path):
-    argv, path = _ini(tmp_path, "uid = 0\ngid = 0\ncap = net_bind_service,sys_nice\n")
-    req = caps.cap_request(argv)
+def test_no_cap_no_change():
+    options = _options("uid = nobody")
+    assert caps.cap_request(options) is None
+    assert caps.apply_caps(options) is None
+
+
+def test_cap_request_reads_the_resolved_options_last_value_wins():
+    options = _options("uid = 0\ngid = 0\ncap = net_bind_service,sys_nice")
+    req = caps.cap_request(options)
     assert req.caps == (10, 23) and req.uid == 0 and req.gid == 0
-    assert req.where == f"{path} line 4"
-    req = caps.cap_request(argv + ["--cap", "12"])
-    assert req.caps == (12,) and req.where.startswith("command line")
+    assert req.where == "cap #1"
+    req = caps.cap_request(options + [("cap", "12")])  # e.g. --cap on the command line, after the ini
+    assert req.caps == (12,) and req.where == "cap #2"
 
 
-def test_unknown_capability_names_line(tmp_path):
-    argv, path = _ini(tmp_path, "cap = net_bind_servce\n")
+def test_unknown_capability_names_the_option():
     with pytest.raises(caps.CapError) as err:
-        caps.cap_request(argv)
-    assert f"{path} line 2: cap: unknown capability 'net_bind_servce'" in str(err.value)
+        caps.cap_request(_options("cap = net_bind_servce"))
+    assert "cap #1: unknown capability 'net_bind_servce'" in str(err.value)
 
 
-def test_cap_with_chroot_is_refused(tmp_path):
-    argv, path = _ini(tmp_path, "chroot = /srv\ncap = net_bind_service\n")
+def test_cap_with_chroot_is_refused():
     with pytest.raises(caps.CapError) as err:
-        caps.cap_request(argv)
-    assert f"{path} line 3: cap:" in str(err.value) and f"chroot ({path} line 2)" in str(err.value)
+        caps.cap_request(_options("chroot = /srv\ncap = net_bind_service"))
+    assert "cap #1: " in str(err.value) and "chroot (chroot #1)" in str(err.value)
 
 
-def test_cap_needs_root(tmp_path, monkeypatch):
-    argv, path = _ini(tmp_path, "cap = net_bind_service\n")
+def test_cap_needs_root(monkeypatch):
     monkeypatch.setattr(os, "getuid", lambda: 1000)
-    with pytest.raises(caps.CapError, match=f"{path} line 2: cap: needs uwsgi-gluster started as root"):
-        caps.apply_caps(argv)
+    with pytest.raises(caps.CapError, match="cap #1: needs uwsgi-gluster started as root"):
+        caps.apply_caps(_options("cap = net_bind_service"))
 
 
 def test_check_cap_supported_alias():

@@ -34,9 +34,10 @@ def embed_options() -> set:
 def dso_options() -> set:
     source = PLUGIN_C.read_text()
     dso = source[source.index("#ifdef UWSGI_GLUSTER_DSO"):]
-    calls = re.findall(r'glusterfs_add_option\("([^"]+)",\s*(?:"([^"]*)"|PYTHON_MODULE)\)', dso)
+    calls = re.findall(r'glusterfs_add_option\("([^"]+)",\s*(?:"((?:[^"\\]|\\.)*)"|PYTHON_MODULE)\)', dso)
     module = re.search(r'#define PYTHON_MODULE "([^"]+)"', source).group(1)
-    return {(key, value or module) for key, value in calls}
+    # C string literals: the escapes used are \\ and \"
+    return {(key, value.replace('\\"', '"').replace("\\\\", "\\") if value else module) for key, value in calls}
 
 
 def _normalise(options: set) -> set:

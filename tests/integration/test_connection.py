@@ -1,7 +1,7 @@
 """Volfile servers that hang or are absent, on the local GlusterFS (no cluster needed).
 
 * a server that accepts and never answers, listed first: each worker gives up
-  on it after ``glusterfs-timeout`` and connects to the next one;
+  on it after ``glusterfs-connect-timeout`` and connects to the next one;
 * no server reachable at start-up: ``503`` + ``Retry-After`` at once (never
   ``404`` for a file that exists), then service comes back by itself when a
   server appears (a forwarder to the local glusterd switched on later).
@@ -20,7 +20,7 @@ INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit001,server=%(servers)s
-glusterfs-timeout = %(timeout)s
+glusterfs-connect-timeout = %(timeout)s
 master = true
 processes = 2
 threads = 4
@@ -35,7 +35,7 @@ def test_hung_first_server_is_given_up_after_the_timeout(volumes, tmp_path, repo
             ready = time.monotonic() - t0
             reply = server.get("/hello.txt")
             log = server.log()
-    report(f"hung first server, glusterfs-timeout 3: ready after {ready:.1f} s; "
+    report(f"hung first server, glusterfs-connect-timeout 3: ready after {ready:.1f} s; "
            f"hung server saw {len(hung.accepted)} connection(s)")
     assert (reply.status, reply.body) == (200, b"Hello, Gluster"), log
     for worker in (1, 2):

@@ -1,6 +1,7 @@
 """Cached files follow the volume: a rewrite is served in its new form within the
 documented bound (1 s), for every worker, whoever wrote it."""
 
+import os
 import time
 
 import pytest
@@ -79,3 +80,31 @@ def test_etag_changes_with_the_content(server, volumes):
     write_file(fs, "/tagged.txt", b"two")
     time.sleep(BOUND)
     assert server.get("/tagged.txt").header("ETag") != first
+
+
+def test_stale_bytes_after_in_place_rewrite_keeping_size_and_mtime(server, volumes):
+    """``cp -p`` / ``rsync --inplace -t``: same inode, same size, the old mtime put
+    back. Only ctime (which no client sets) tells; the new bytes and a new strong
+    ETag must still be served within the bound (issue 10, item 2)."""
+    fs = volumes["unbit003"]
+    path, old_mtime = "/harden1-inplace.txt", 1_600_000_000
+    write_file(fs, path, b"original", mtime=old_mtime)
+    time.sleep(BOUND)
+    before = warm(server, path)
+    assert {r.body for r in before} == {b"original"}
+    (etag,) = {r.header("ETag") for r in before}
+    fd = gfapi.open_file(fs, path, os.O_WRONLY)  # in place: no truncation, same inode
+    try:
+        gfapi.pwrite_all(fd, b"REPLACED")
+    finally:
+        gfapi.close(fd)
+    gfapi.set_mtime(fs, path, old_mtime)  # os.utime back, as cp -p does
+    st = gfapi.stat(fs, path)
+    assert (st.st_size, st.st_mtime, st.st_mtimensec) == (8, old_mtime, 0)
+    time.sleep(BOUND)
+    after = warm(server, path)
+    assert {r.body for r in after} == {b"REPLACED"}
+    assert {r.header("Last-Modified") for r in after} == {r.header("Last-Modified") for r in before}
+    (new_etag,) = {r.header("ETag") for r in after}
+    assert new_etag != etag
+    assert server.get(path, {"If-None-Match": etag}).status == 200

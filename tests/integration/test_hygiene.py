@@ -7,6 +7,10 @@
 * A fuzzer over request paths and conditional/range/encoding headers: never a
   5xx, never a byte of a host file outside the volume (a canary in /tmp aimed
   at with ``..`` in every spelling), and the server keeps serving.
+* A fuzzer over raw requests (query strings and header values with any byte,
+  CR and LF included) through ``http-socket``, while a thread keeps replacing
+  files of the volume: no 5xx but 503, only headers we write, no CR or LF in
+  any header, every body one of the file's versions, one ETag one body.
 """
 
 from __future__ import annotations
@@ -26,13 +30,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from corpus import CORPUS
 from netfaults import wait_for
-from support import ours, request
+from support import ours, raw_request, request
+from uwsgi_gluster import gfapi
+from uwsgi_gluster.seeding import write_file
 from uwsgi_gluster.log import STATS_SIGNAL
 
 INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
+glusterfs-mount = mountpoint=/changing,volume=unbit003,server=127.0.0.1:0,autoindex=true
+route = ^/changing(/.*)?$ setscriptname:/changing
+route = ^/changing(/.*)?$ setpathinfo:$1
 master = true
 processes = 1
 threads = 8
@@ -144,7 +153,7 @@ HEADER_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_c
 SEGMENTS = st.one_of(
     st.sampled_from(["..", ".", "", "...", "%2e%2e", "%2E%2e", ".%2e", "%252e%252e", "..%2f..", "..\\..",
                      "tmp", "etc", "passwd", "proc", "self", "environ", "hello.txt", "sizes", "a", "b", "c",
-                     "with space", "%00", "%00.txt", "%ff", "%c0%ae%c0%ae", "%e2%80%ae", "~", "*", "?", "#",
+                     "with%20space", "%00", "%00.txt", "%ff", "%c0%ae%c0%ae", "%e2%80%ae", "~", "*", "?", "#",
                      ";", "index.html", "..;"]),
     st.binary(max_size=24).map(lambda b: quote(b, safe="")),
     st.text(max_size=12).map(lambda t: quote(t.encode("utf-8", "surrogatepass"), safe="")),
@@ -208,3 +217,102 @@ def test_fuzzed_requests_never_5xx_nor_escape_the_volume(server, canary, report)
     assert server.proc.poll() is None
     assert server.get("/hello.txt").body == b"Hello, Gluster"
     assert request(server.port, "GET", f"/../../../../../tmp/{canary_path.name}").status == 404
+
+
+# -- raw requests: query strings, header values, a volume that changes ---------------
+
+#: Every header name a response of ours may carry (uWSGI's http-socket adds none).
+OUR_HEADERS = {"connection", "content-type", "content-length", "last-modified", "accept-ranges", "etag",
+               "content-encoding", "cache-control", "vary", "content-range", "location", "allow", "retry-after"}
+CHANGING_DIR = "/harden1-changing"
+VERSIONS = [b"", b"v1", b"version two\n" * 3, bytes(range(256)) * 40, b"z" * 300_000]
+RAW_BYTES = st.binary(max_size=40)
+QUERY = st.one_of(RAW_BYTES, st.sampled_from([b"x\r\nSet-Cookie:evil=1;Path=/", b"a=%0d%0aX:1", b"\x00", b"?#&=%",
+                                              b"x\rY", b"x\nY", b"%", b"%zz", b"\xff\xfe"]))
+TARGETS = st.one_of(
+    st.just("/changing" + CHANGING_DIR + "/f.txt"),
+    st.sampled_from(["/sizes", "/a/b", "/hello.txt", "/missing", "/", "/changing", "/changing" + CHANGING_DIR,
+                     "/changing" + CHANGING_DIR + "/", "/with%20space", "/.meta/version"]))
+HEADER_NAMES = st.sampled_from(["Range", "If-Range", "If-None-Match", "If-Match", "If-Modified-Since",
+                                "If-Unmodified-Since", "Accept-Encoding", "X-Anything", "Host", "Cookie"])
+
+
+def parse_head(data: bytes):
+    """``(status, [(name, value)], body)``; raises AssertionError if a header
+    line holds a bare CR or LF or is not ``name: value``."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    assert sep, data[:300]
+    status_line, *lines = head.split(b"\r\n")
+    status = int(status_line.split()[1])
+    headers = []
+    for line in lines:
+        assert b"\r" not in line and b"\n" not in line, line
+        name, colon, value = line.partition(b":")
+        assert colon and re.fullmatch(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name), line
+        headers.append((name.decode().lower(), value.strip()))
+    return status, headers, body
+
+
+@pytest.fixture(scope="module")
+def changing(server, volumes):
+    """A thread replacing ``f.txt`` (write a sibling, rename over) with one of
+    VERSIONS as fast as it can while the test runs."""
+    fs = volumes["unbit003"]
+    write_file(fs, f"{CHANGING_DIR}/f.txt", VERSIONS[1])
+    stop = []
+    state = {"replaced": 0}
+
+    def churn():
+        while not stop:
+            state["replaced"] += 1
+            write_file(fs, f"{CHANGING_DIR}/f.tmp", VERSIONS[state["replaced"] % len(VERSIONS)])
+            gfapi.rename(fs, f"{CHANGING_DIR}/f.tmp", f"{CHANGING_DIR}/f.txt")
+            time.sleep(0.01)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(churn)
+        yield state
+        stop.append(True)
+        done.result()
+    for name in ("f.txt", "f.tmp"):
+        try:
+            gfapi.unlink(fs, f"{CHANGING_DIR}/{name}")
+        except OSError:
+            pass
+
+
+def test_fuzzed_raw_requests_write_only_our_headers_while_the_volume_changes(server, changing, report):
+    seen: dict = {}
+    bodies_by_etag: dict = {}
+
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(target=TARGETS, query=st.one_of(st.none(), QUERY),
+           headers=st.lists(st.tuples(HEADER_NAMES, RAW_BYTES), max_size=4),
+           method=st.sampled_from([b"GET", b"GET", b"HEAD"]))
+    def probe(target, query, headers, method):
+        line = target.encode() + (b"?" + query if query is not None else b"")
+        raw = b"".join([method, b" ", line, b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                        *(name.encode() + b": " + value.replace(b"\r", b"").replace(b"\n", b"") + b"\r\n"
+                          for name, value in headers), b"\r\n"])
+        data = raw_request(server.port, raw, timeout=30)
+        if not data:  # uWSGI refused to parse the request and closed: nothing written by us
+            seen["closed"] = seen.get("closed", 0) + 1
+            return
+        status, got, body = parse_head(data)
+        seen[status] = seen.get(status, 0) + 1
+        assert status < 500 or status == 503, (raw, status, body[:200])
+        names = {name for name, _ in got}
+        assert names <= OUR_HEADERS, (raw, names - OUR_HEADERS)
+        fields = dict(got)
+        if method == b"GET" and status == 200 and target.endswith("/f.txt"):
+            assert body in VERSIONS and int(fields["content-length"]) == len(body), (raw, len(body))
+            assert bodies_by_etag.setdefault(fields["etag"], body) == body, "one strong ETag, two bodies"
+
+    probe()
+    report(f"raw fuzzer: {sum(seen.values())} requests while the volume changed, statuses "
+           f"{dict(sorted(seen.items(), key=str))}, {len(bodies_by_etag)} ETags of the changing file, "
+           f"{changing['replaced']} replacements")
+    assert server.proc.poll() is None
+    assert "Traceback" not in server.log()
+    assert server.get("/hello.txt").body == b"Hello, Gluster"

@@ -1,0 +1,34 @@
+"""Run by the ``uwsgi-gluster`` launcher at uWSGI's ``asap`` hook: honour ``cap``.
+
+pyuwsgi has no ``--cap``; :mod:`.caps` does its work in this process. The
+``asap`` hook runs right after uWSGI resolved its whole configuration and
+before it binds sockets or switches user, which is exactly where ``cap`` must
+act. The launcher installs it as
+``--hook-asap "call:PyRun_SimpleString import uwsgi_gluster.asap"`` (uWSGI's
+``call`` hook looks the C symbol up in the process; the GIL is held, since
+pyuwsgi.run was called from Python).
+
+Contract: importing it inside uWSGI either returns or logs one ``[glusterfs]``
+line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    from .caps import CapError, apply_caps
+    from .log import fatal
+    from .options import resolved_options
+
+    try:
+        apply_caps(resolved_options())
+    except CapError as exc:
+        fatal(str(exc).replace("[glusterfs] ", "", 1))
+    except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
+        fatal(f"cap: {type(exc).__name__}: {exc}")
+
+
+if "pyuwsgi" in sys.modules:
+    main()
