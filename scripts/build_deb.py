@@ -76,7 +76,8 @@ def build_plugin(uwsgi: str, workdir: Path) -> Path:
     env = dict(os.environ)
     flags = {name: run(["dpkg-buildflags", "--get", name]).strip() for name in ("CPPFLAGS", "LDFLAGS")}
     env["CFLAGS"] = " ".join(filter(None, [flags["CPPFLAGS"], env.get("CFLAGS", "")]))
-    env["LDFLAGS"] = " ".join(filter(None, [flags["LDFLAGS"], env.get("LDFLAGS", "")]))
+    # -z now (lintian's hardening-no-bindnow): uWSGI dlopen()s plugins with RTLD_NOW anyway
+    env["LDFLAGS"] = " ".join(filter(None, [flags["LDFLAGS"], "-Wl,-z,now", env.get("LDFLAGS", "")]))
     run([uwsgi, "--build-plugin", str(REPO / "packaging" / "plugin")], cwd=workdir, env=env)
     plugin = workdir / "glusterfs_plugin.so"
     # dh_strip's flags; the `uwsgi` ELF section (requires=python3) is kept
