@@ -163,6 +163,9 @@ class Server:
     #: run the server inside this network namespace (``ip netns exec``; it
     #: execs, so ``proc`` is still the uWSGI master) and talk to it from there
     netns: Optional[str] = None
+    #: variables added to (or, with value None, removed from) this process's
+    #: environment for the server
+    env: Optional[Dict[str, Optional[str]]] = None
 
     def __post_init__(self) -> None:
         if not self.port:
@@ -182,10 +185,21 @@ class Server:
             prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
             self.proc = subprocess.Popen([*prefix, *self.command, "--ini", str(self.ini_path), *extra_args],
                                          stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True)
+                                         env=self.environment(), start_new_session=True)
         if wait:
             self.wait_ready(timeout)
         return self
+
+    def environment(self) -> Optional[Dict[str, str]]:
+        if not self.env:
+            return None
+        env = dict(os.environ)
+        for key, value in self.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -231,3 +245,23 @@ def ours(ini_text: str, workdir: Path, name: str = "ours", netns: Optional[str] 
 
 def native(ini_text: str, workdir: Path, name: str = "native") -> Server:
     return Server([NATIVE_UWSGI], ini_text, workdir, name)
+
+
+def debian_ours(ini_text: str, workdir: Path, plugin_dir: Path, pythonpath: Sequence[Path],
+                name: str = "debian-ours") -> Server:
+    """Debian's own /usr/bin/uwsgi running the ini, with our glusterfs_plugin.so
+    found first (in ``plugin_dir``) and ``uwsgi_gluster`` importable from
+    ``pythonpath`` by Debian's python3 plugin."""
+    env = {"UWSGI_PLUGIN_DIR": str(plugin_dir), "PYTHONPATH": os.pathsep.join(map(str, pythonpath))}
+    return Server([NATIVE_UWSGI], ini_text, workdir, name, env=env)
+
+
+# -- comparing a response with the native plugin's ------------------------------
+
+#: headers that must be the same as the native plugin's
+COMPARED = ("Content-Type", "Content-Length", "Last-Modified")
+
+
+def summary(reply: Reply):
+    """What must be the same as the native plugin's: status, COMPARED headers, body."""
+    return reply.status, {name: reply.header(name) for name in COMPARED}, reply.body
