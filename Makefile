@@ -43,7 +43,7 @@ run: venv gluster  ## serve the demo volume on http://127.0.0.1:9090/ (RUN_PORT=
 	@$(BIN)/python scripts/seed.py demo
 	@$(BIN)/uwsgi-gluster --set-placeholder demo-port=$(RUN_PORT) --ini ini/demo.ini
 
-test: venv gluster  ## the whole suite: units, integration, ./uwsgi build, 3-node cluster
+test: venv gluster lint  ## ruff and mypy, then the whole suite: units, integration, ./uwsgi build, 3-node cluster
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 # pure units: the test files directly under tests/ (no glusterd, no ./uwsgi, no system

@@ -179,7 +179,7 @@ class Server:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
-    def start(self, extra_args: Sequence[str] = (), wait: bool = True, timeout: float = 60) -> "Server":
+    def start(self, extra_args: Sequence[str] = (), wait: bool = True, timeout: float = 60) -> Server:
         self.ini_path.write_text(self.ini_text.replace("{port}", str(self.port)))
         with open(self.log_path, "wb") as log:
             prefix = ["ip", "netns", "exec", self.netns] if self.netns else []

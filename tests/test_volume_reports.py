@@ -4,7 +4,6 @@ fake volume of test_transfer, a fake volume that records reports)."""
 from __future__ import annotations
 
 from test_transfer import ENV, FakeFile, FakeVolume, UwsgiStartResponse, fake  # noqa: F401 - fixture
-
 from uwsgi_gluster.mime import MimeTypes
 from uwsgi_gluster.responder import MountApp
 

@@ -33,12 +33,11 @@ Contract:
 from __future__ import annotations
 
 import errno
-
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Optional, Tuple
+from typing import Any, Callable, Hashable, Optional, Tuple, Union
 
 DEFAULT_FRESHNESS = 1.0
 DEFAULT_MAX_BYTES = 64 << 20
@@ -120,7 +119,7 @@ class FileCache:
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Union[Entry, _Kept]] = OrderedDict()
         self._missing: OrderedDict[bytes, _Missing] = OrderedDict()
         self._bytes = 0
         self._missing_bytes = 0
@@ -144,7 +143,7 @@ class FileCache:
         """
         now = self._clock()
         with self._lock:
-            value = self._entries.get(path)
+            value: Union[Entry, _Kept, _Missing, None] = self._entries.get(path)
             if value is None:
                 value = self._missing.get(path)
                 if value is None:
@@ -239,18 +238,18 @@ class FileCache:
         with self._lock:
             self._drop(path)
 
-    def _release(self, old: object) -> None:
+    def _release(self, old: Union[Entry, _Kept]) -> None:
         self._bytes -= old.cost
         if isinstance(old, Entry):
             old.cached = False
 
     def _drop(self, key: Hashable) -> None:
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._release(old)
-        old = self._missing.pop(key, None)
-        if old is not None:
-            self._missing_bytes -= old.cost
+        held = self._entries.pop(key, None)
+        if held is not None:
+            self._release(held)
+        missing = self._missing.pop(key, None) if isinstance(key, bytes) else None
+        if missing is not None:
+            self._missing_bytes -= missing.cost
 
     def _evict(self) -> None:
         while self._missing and (self._missing_bytes > self.max_missing_bytes
@@ -258,5 +257,5 @@ class FileCache:
             _, old = self._missing.popitem(last=False)
             self._missing_bytes -= old.cost
         while self._entries and (self.size_bytes > self.max_bytes or len(self) > self.max_entries):
-            _, old = self._entries.popitem(last=False)
-            self._release(old)
+            _, held = self._entries.popitem(last=False)
+            self._release(held)

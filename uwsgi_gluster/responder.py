@@ -60,7 +60,7 @@ import socket
 import stat as statmod
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths
 from .cache import MISSING, Entry, FileCache, identity_of
@@ -202,7 +202,7 @@ class FileBody:
 
     def _changes(self, now: Tuple[int, int, int, int]) -> str:
         promised = self._promised
-        if now == promised:
+        if promised is None or now == promised:
             return ""
         changed = [name for name, a, b in zip(("inode", "size", "mtime", "ctime"), promised, now) if a != b]
         detail = f"size {promised[1]} -> {now[1]}" if promised[1] != now[1] else ", ".join(changed)
@@ -219,7 +219,7 @@ class Opened:
     """A file or directory opened on the volume but not cached; owns ``fd``."""
 
     fd: int
-    st: object
+    st: Any
 
     @property
     def mode(self) -> int:
@@ -483,7 +483,7 @@ class MountApp:
                 return finish(Response("416 Range Not Satisfiable",
                                        (http.header("Content-Range", http.unsatisfied_range(size)),
                                         http.header("Content-Length", "0")) + tuple(validators)))
-            if wanted is not None:
+            if isinstance(wanted, tuple):
                 start, end = wanted
                 status, length = "206 Partial Content", end - start
                 validators.append(http.header("Content-Range", http.content_range(start, end, size)))

@@ -124,7 +124,8 @@ def test_file_rewritten_during_a_download_is_never_sent_complete(server, volumes
     assert len(body) < SIZE, "a changed file was sent as a complete body"
 
     what = "changed" if change == "same size" else "(changed|shrank)"
-    pattern = rf"\[glusterfs\] worker 1: {path}: file {what} while it was being sent .*response cut after \d+ of {SIZE} bytes"
+    pattern = (rf"\[glusterfs\] worker 1: {path}: file {what} while it was being sent "
+               rf".*response cut after \d+ of {SIZE} bytes")
     assert wait_for(lambda: re.search(pattern, server.log()), timeout=15) is not None, server.log()
     log = server.log()
     assert len(re.findall(pattern, log)) == 1 and "Traceback" not in log, log

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 
-
 from netfaults import Forwarder, HungServer, wait_for
 from support import free_port, ours
 

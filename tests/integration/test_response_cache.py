@@ -22,6 +22,8 @@ import pytest
 from support import ROOT, UWSGI_GLUSTER, Server, raw_request, request
 from uwsgi_gluster.seeding import write_file
 
+GZIP = {"Accept-Encoding": "gzip"}
+
 CSS = b"body { color: #123456; }\n" * 40
 FILES = {
     "/respcache/site.css": CSS,
@@ -84,7 +86,7 @@ def test_gzip_client_first_does_not_poison_the_response_cache(launcher, seeded, 
         check(first, "/respcache/site.css", "gzip")
         for _ in range(3):
             check(request(srv.port, "GET", "/respcache/site.css"), "/respcache/site.css")
-            check(request(srv.port, "GET", "/respcache/site.css", {"Accept-Encoding": "gzip"}), "/respcache/site.css", "gzip")
+            check(request(srv.port, "GET", "/respcache/site.css", GZIP), "/respcache/site.css", "gzip")
         log = srv.log()
     assert "Traceback" not in log
     assert "precompressed variants are not served: route = .* cachestore:key=${REQUEST_URI},name=files" in log
@@ -105,7 +107,7 @@ def test_ranges_through_the_response_cache(launcher, seeded, tmp_path):
         check(request(srv.port, "GET", "/respcache/site.css", ranged), "/respcache/site.css", "gzip", 10, 100)
         check(request(srv.port, "GET", "/respcache/site.css"), "/respcache/site.css")
         check(request(srv.port, "GET", "/respcache/site.css", ranged), "/respcache/site.css", "gzip", 10, 100)
-        check(request(srv.port, "GET", "/respcache/site.css", {"Accept-Encoding": "gzip"}), "/respcache/site.css", "gzip")
+        check(request(srv.port, "GET", "/respcache/site.css", GZIP), "/respcache/site.css", "gzip")
 
 
 def test_without_storing_routes_gzip_variants_are_still_served(seeded, tmp_path):
