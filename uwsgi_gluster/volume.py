@@ -17,6 +17,9 @@ Contract:
   ``stale_after`` seconds with no success in between is dropped, and a fresh
   ``glfs_t`` is connected in the background (:meth:`Volume.report`).
 * Each state change is logged once.
+* ``errors`` counts the calls that failed for the volume (:class:`Unavailable`
+  raised, or a connection error reported), ``reconnects`` the handles
+  connected after a lost or failed one (both only grow; read by :mod:`.metrics`).
 * Handles are never ``glfs_fini``-ed: that takes ~10 s and the process is
   exiting or the handle is unusable anyway.
 """
@@ -97,6 +100,8 @@ class Volume:
         self._log = log
         self._worker_id = worker_id
         self._lock = threading.Lock()
+        self.errors = 0
+        self.reconnects = 0
         self._reset(None)
 
     def _reset(self, pid: Optional[int]) -> None:
@@ -131,6 +136,7 @@ class Volume:
                 self._connecting = True
                 threading.Thread(target=self._reconnect, name="glfs-reconnect", daemon=True).start()
             wait = max(self._next_attempt - time.monotonic(), self.retry_interval if self._connecting else 0)
+            self.errors += 1
             raise Unavailable(self.spec.mountpoint, max(1, round(wait)))
 
     def connect(self) -> bool:
@@ -154,6 +160,7 @@ class Volume:
         with self._lock:
             if self._fs is None or self._pid != os.getpid():
                 return
+            self.errors += 1
             if self._failing_since is None:
                 self._failing_since = now
                 self._log(f"worker {self._worker_id()}: volume {self.spec.volume} for mountpoint "
@@ -170,6 +177,7 @@ class Volume:
             self._connecting = False
             if fs is not None and self._pid == os.getpid():
                 self._fs = fs
+                self.reconnects += 1
             else:
                 self._next_attempt = time.monotonic() + self.retry_interval
 

@@ -20,11 +20,15 @@
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
 static int glusterfs_connect_timeout;
+static char *glusterfs_health;
+static char *glusterfs_metrics;
 
 static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-mount", required_argument, 0, "virtual mount the specified glusterfs volume in a uri (served by uwsgi_gluster.plugin)", uwsgi_opt_add_string_list, &glusterfs_mounts, 0},
 	{"glusterfs-timeout", required_argument, 0, "timeout for glusterfs async mode (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_timeout, 0},
 	{"glusterfs-connect-timeout", required_argument, 0, "seconds a worker waits for a volfile server to answer (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_connect_timeout, 0},
+	{"glusterfs-health", required_argument, 0, "answer this path with 200 when every mount's volume is connected, 503 otherwise (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_health, 0},
+	{"glusterfs-metrics", required_argument, 0, "answer this path with the glusterfs metrics in Prometheus text format (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_metrics, 0},
 	UWSGI_END_OF_OPTIONS
 };
 
