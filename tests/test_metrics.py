@@ -164,3 +164,9 @@ def test_front_counts_what_the_mount_answered_head_has_no_body():
     call(front, "/x", "HEAD")
     assert sink.values["glusterfs.root.requests_2xx"] == 2
     assert sink.values["glusterfs.root.bytes_sent"] == 5
+
+
+def test_front_metrics_path_without_declared_metrics_is_503_not_zeros():
+    front = Front(mount_app, Endpoints(None, FakeHealth(), "/_metrics", lambda: None))
+    status, _, body = call(front, "/_metrics")
+    assert status == "503 Service Unavailable" and b"not declared" in body

@@ -5,8 +5,9 @@ Contract:
 * :class:`Front` wraps one mount's WSGI app (or the 404 app when no mount is
   at ``/``). A request whose full path (``SCRIPT_NAME`` + ``PATH_INFO``) is
   the ``glusterfs-health`` path is answered by :class:`~.health.Health`, the
-  ``glusterfs-metrics`` path by the Prometheus text of :mod:`.metrics` (``GET``
-  and ``HEAD`` only, else ``405``), whichever app uWSGI picked: these paths
+  ``glusterfs-metrics`` path by the Prometheus text of :mod:`.metrics` (``503``
+  when this uWSGI has no glusterfs metrics; ``GET`` and ``HEAD`` only, else
+  ``405``), whichever app uWSGI picked: these paths
   never reach a volume and hide a file of that name.
 * Every other request goes to the wrapped app unchanged; when it has started
   its response, the status and the body bytes it announced
@@ -22,7 +23,7 @@ from typing import Callable, Optional
 from . import http
 from .health import Health
 
-Render = Callable[[], bytes]
+Render = Callable[[], Optional[bytes]]
 
 
 class Endpoints:
@@ -46,6 +47,11 @@ class Endpoints:
         if path == self.health_path:
             return self.health.response(method)
         body = self.render()
+        if body is None:
+            text = b"the glusterfs metrics are not declared in this uWSGI (run it with uwsgi-gluster)\n"
+            return ("503 Service Unavailable", (http.header("Content-Type", "text/plain"),
+                                                http.header("Content-Length", "%d" % len(text))),
+                    b"" if method == "HEAD" else text)
         headers = (http.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
                    http.header("Content-Length", "%d" % len(body)), http.header("Cache-Control", "no-store"))
         return "200 OK", headers, b"" if method == "HEAD" else body

@@ -18,7 +18,9 @@ Contract:
   it starts) and the gauge itself is their ``sum`` (uWSGI's collector, run by
   the master every second).
 * :func:`declare` registers them in the running uWSGI before
-  ``uwsgi_setup_metrics()`` (the launcher's ``asap`` hook): it turns the
+  ``uwsgi_setup_metrics()`` (the ``uwsgi-gluster`` launcher's ``asap`` hook;
+  ``./uwsgi`` has no point where Python runs that early, so it has no
+  glusterfs metrics): it turns the
   metrics subsystem on (``enable-metrics``) and calls uWSGI's own
   ``uwsgi_register_keyval_metric`` with the same ``name=...,type=...`` text a
   ``metric = `` option takes. Ours come first in uWSGI's list, which keeps the
@@ -153,6 +155,12 @@ def declare(settings: Settings, workers: int) -> int:
     if not texts:
         return 0
     lib = _uwsgi_library()
+    lib.uwsgi_metric_find_by_name.argtypes = [ctypes.c_char_p]
+    lib.uwsgi_metric_find_by_name.restype = ctypes.c_void_p
+    if lib.uwsgi_metric_find_by_name(b"worker.0.requests"):
+        # uwsgi_setup_metrics() already ran (it registers worker.N.*): a metric
+        # registered now would have no shared memory behind it
+        raise RuntimeError("too late: uWSGI has already set up its metrics")
     lib.uwsgi_manage_opt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
     lib.uwsgi_manage_opt.restype = ctypes.c_int
     lib.uwsgi_register_keyval_metric.argtypes = [ctypes.c_char_p]
@@ -188,6 +196,10 @@ class Sink:
 
     def get(self, name: str) -> int:
         return self._get(name) if self._get is not None else 0
+
+    def has(self, name: str) -> bool:
+        """Is ``name`` a declared metric of this uWSGI (``metric_inc`` by 0 succeeds)?"""
+        return self._inc is not None and bool(self._inc(name, 0))
 
 
 class MountMetrics:

@@ -23,6 +23,7 @@ check) is still logged as one line and stops the process.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import uwsgi
 
@@ -64,7 +65,9 @@ def build_apps(settings: Settings, sink: Sink = Sink()):
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
 
-    def render() -> bytes:
+    def render() -> Optional[bytes]:
+        if names and not sink.has(names[0].counter("bytes_sent")):
+            return None  # not declared (./uwsgi): no figures rather than zeros
         return render_prometheus(names, getattr(uwsgi, "numproc", 1), sink.get)
 
     endpoints = Endpoints(settings.health_path, Health(volumes), settings.metrics_path, render)
