@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import locale
-
 import re
 
 import pytest

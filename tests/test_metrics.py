@@ -7,8 +7,18 @@ import pytest
 
 from uwsgi_gluster.config import MountSpec, Settings
 from uwsgi_gluster.endpoints import Endpoints, Front
-from uwsgi_gluster.metrics import (COUNTERS, GAUGES, MountMetrics, MountNames, Sink, declarations, mount_key,
-                                   mount_names, render_prometheus, worker_count)
+from uwsgi_gluster.metrics import (
+    COUNTERS,
+    GAUGES,
+    MountMetrics,
+    MountNames,
+    Sink,
+    declarations,
+    mount_key,
+    mount_names,
+    render_prometheus,
+    worker_count,
+)
 
 UWSGI_NAME = re.compile(r"[0-9A-Za-z._-]+")  # core/metrics.c uwsgi_validate_metric_name
 
@@ -52,7 +62,8 @@ def test_no_mounts_no_metrics():
     assert declarations(settings(), workers=4) == []
 
 
-@pytest.mark.parametrize("options, count", [([], 1), ([("processes", "4")], 4), ([("workers", "2"), ("processes", "3")], 3),
+@pytest.mark.parametrize("options, count", [([], 1), ([("processes", "4")], 4),
+                                            ([("workers", "2"), ("processes", "3")], 3),
                                             ([("processes", "x")], 1), ([("processes", "0")], 1)])
 def test_worker_count(options, count):
     assert worker_count(options) == count

@@ -758,7 +758,9 @@ def render_index(url_path: str, entries: List[Entry], omitted: int = 0, sort: st
             size, human_size(size))
         rows.append('<tr><td class="n"><a%s href="%s">%s%s</a></td>%s<td class="d">%s</td></tr>'
                     % (' class="d"' if is_dir else "", href, _display(name), suffix, size_cell, date))
-    note = ["<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries))] if omitted > 0 else []
+    note = []
+    if omitted > 0:
+        note.append("<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries)))
     page = "\n".join(
         [
             "<!DOCTYPE html>",

@@ -154,15 +154,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print_help()
         return 0
     args = uwsgi_argv(argv)
-    import pyuwsgi
-
     # Everything the plugin imports is loaded now, as root: after a `cap` user
     # switch the interpreter's own files may no longer be readable. Not
     # .check and .asap: importing them is what runs them, inside uWSGI.
     import importlib.util  # noqa: F401 - used by .check
 
-    from . import (cache, caps, config, endpoints, gfapi, health, http, log, metrics, mime,  # noqa: F401
-                   options, responder, volume)
+    import pyuwsgi
+
+    from . import cache, caps, config, endpoints, gfapi, health, http, log, metrics, mime, options, responder, volume  # noqa: F401
 
     return pyuwsgi.run(args) or 0
 

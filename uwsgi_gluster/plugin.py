@@ -40,7 +40,7 @@ from .volume import Volume
 #: what uWSGI's Python loader serves: {mountpoint: app}, set by :func:`load`
 applications: dict = {}
 
-def build_apps(settings: Settings, sink: Sink = Sink()):
+def build_apps(settings: Settings, sink: Optional[Sink] = None):
     """``({mountpoint_bytes: wsgi_app}, volumes, metrics)``: the apps for
     uwsgi.applications, each a :class:`Front`, and what each worker starts.
 
@@ -49,6 +49,7 @@ def build_apps(settings: Settings, sink: Sink = Sink()):
     requests no mountpoint matches), which natively is the ``/`` mount
     wherever it is configured. ``sink`` receives the metrics.
     """
+    sink = sink or Sink()
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
     names = mount_names(settings)
     volumes = []

@@ -25,7 +25,8 @@ def stats(port: int) -> dict:
 
 def prometheus(port: int) -> dict:
     text = request(port, "GET", "/_metrics").body.decode()
-    return {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if not line.startswith("#")}
+    samples = [line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#")]
+    return {name: int(value) for name, value in samples}
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +70,13 @@ def test_metrics_count_every_request_of_every_worker_under_load(server, report):
     assert delta(f'uwsgi_gluster_requests_total{root},class="4xx"}}') == 90
     assert delta('uwsgi_gluster_requests_total{mount="/two",volume="unbit002",class="2xx"}') == 50
     assert delta(f"uwsgi_gluster_bytes_sent_total{root}}}") == 300 * 14 + 60 * 70000
-    hits, misses = delta(f"uwsgi_gluster_cache_hits_total{root}}}"), delta(f"uwsgi_gluster_cache_misses_total{root}}}")
+    hits = delta(f"uwsgi_gluster_cache_hits_total{root}}}")
+    misses = delta(f"uwsgi_gluster_cache_misses_total{root}}}")
     assert hits + misses >= 450 and hits > 0
     # the same values in uWSGI's own stats JSON (what every pusher sends)
     assert metrics["glusterfs.root.requests_2xx"] == after[f'uwsgi_gluster_requests_total{root},class="2xx"}}']
-    assert metrics["glusterfs.two.bytes_sent"] == after['uwsgi_gluster_bytes_sent_total{mount="/two",volume="unbit002"}']
+    two = '{mount="/two",volume="unbit002"}'
+    assert metrics["glusterfs.two.bytes_sent"] == after[f"uwsgi_gluster_bytes_sent_total{two}"]
     assert metrics["glusterfs.root.connected_workers"] == 3
     assert metrics["glusterfs.root.cache_bytes"] == after[f"uwsgi_gluster_cache_bytes{root}}}"] > 0
     assert metrics["glusterfs.open_fds"] == 0
