@@ -6,8 +6,9 @@ Contract:
   from memory: a volume without a connected handle in this process is failing
   (asking starts a reconnect, as a request would); a connected one must answer
   a lookup of :data:`PROBE_PATH` within :data:`PROBE_TIMEOUT` seconds ("no
-  such file" is the healthy answer; md-cache is off, so it reaches a brick). A connection error is reported to the volume
-  like any request's, so a handle that keeps failing is replaced. At most one
+  such file" is the healthy answer; md-cache is off, so it reaches a brick).
+  A connection error is reported to the volume like any request's, so a
+  handle that keeps failing is replaced. At most one
   probe per volume runs at a time: while one is still waiting, the volume
   counts as failing and no other thread is started.
 * :meth:`Health.response` is ``200`` with one ``ok`` line per mount when none
