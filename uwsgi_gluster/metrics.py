@@ -25,9 +25,11 @@ Contract:
   ``uwsgi_register_keyval_metric`` with the same ``name=...,type=...`` text a
   ``metric = `` option takes. Ours come first in uWSGI's list, which keeps the
   by-name lookups of ``uwsgi.metric_inc`` short.
-* :class:`MountMetrics` counts one mount's requests in a worker; every call
-  writes to uWSGI at once (no buffering: the stats server is exact as soon as
-  a response has started). Without the metrics subsystem (another launcher,
+* :class:`MountMetrics` counts one mount's requests in a worker; counters
+  are written to uWSGI at once (no buffering: the stats server is exact as
+  soon as a response has started), the worker's gauges at most every
+  :data:`GAUGE_INTERVAL` s by requests and every second by a uWSGI timer
+  (:data:`GAUGE_SIGNAL`, with a master). Without the metrics subsystem (another launcher,
   nothing declared) every call is a no-op.
 """
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -61,6 +64,11 @@ GAUGES = {
     "connected_workers": ("uwsgi_gluster_connected_workers", "workers holding a connected handle of the volume"),
 }
 OPEN_FDS = f"{PREFIX}.open_fds"
+#: seconds between two gauge updates made by requests
+GAUGE_INTERVAL = 0.25
+#: the uWSGI signal (a 1 s timer, raised in every worker) that refreshes the
+#: workers' gauges between requests; needs the master
+GAUGE_SIGNAL = 121
 OPEN_FDS_HELP = ("uwsgi_gluster_open_fds", "glfds open in all workers (files being sent), all mounts together")
 
 _NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
@@ -211,54 +219,73 @@ class MountMetrics:
     worker's child value.
     """
 
+    #: the counters read from the cache and the volume after each request
+    PUSHED = ("cache_hits", "cache_misses", "cache_revalidations", "volume_errors", "reconnects")
+
     def __init__(self, names: MountNames, cache, volume, sink: Sink, worker: Callable[[], int]):
         self.names = names
         self.cache = cache
         self.volume = volume
         self.sink = sink
         self._worker = worker
-        self._counter = {figure: names.counter(figure) for figure in COUNTERS}
-        self._pushed: Dict[str, int] = {}
-        self._gauges: Dict[str, int] = {}
+        self._class_names = {k: names.counter(f"requests_{k}xx") for k in range(2, 6)}
+        self._bytes_name = names.counter("bytes_sent")
+        self._pushed_names = tuple(names.counter(figure) for figure in self.PUSHED)
+        self._pushed: Tuple[int, ...] = self._sources()
+        self._gauge_names: Tuple[str, ...] = ()
+        self._gauges: Optional[Tuple[int, ...]] = None
+        self._next_gauges = 0.0
+
+    def _sources(self) -> Tuple[int, ...]:
+        cache, volume = self.cache, self.volume
+        return (cache.hits, cache.misses, cache.revalidations, volume.errors, volume.reconnects)
 
     def started(self) -> None:
         """A worker starts: forget what a previous process pushed, zero its gauges."""
-        self._pushed = {figure: self._source(figure) for figure in
-                        ("cache_hits", "cache_misses", "cache_revalidations", "volume_errors", "reconnects")}
-        self._gauges = {}
-        self._set_gauges(force=True)
-
-    def _source(self, figure: str) -> int:
-        if figure.startswith("cache_"):
-            return getattr(self.cache, figure[6:], 0)
-        return getattr(self.volume, figure.split("_")[-1], 0)
-
-    def record(self, status: int, body_bytes: int) -> None:
-        """One response started: its status and the body bytes it announced."""
-        klass = status // 100
-        if 2 <= klass <= 5:
-            self.sink.inc(self._counter[f"requests_{klass}xx"], 1)
-        self.sink.inc(self._counter["bytes_sent"], body_bytes)
-        for figure, last in self._pushed.items():
-            now = self._source(figure)
-            if now != last:
-                self._pushed[figure] = now
-                self.sink.inc(self._counter[figure], now - last)
+        self._pushed = self._sources()
+        worker = self._worker()
+        self._gauge_names = () if worker <= 0 else (
+            self.names.worker_gauge("cache_bytes", worker), self.names.worker_gauge("connected_workers", worker),
+            f"{OPEN_FDS}.worker.{worker}")
+        self._gauges = None
         self._set_gauges()
 
-    def _set_gauges(self, force: bool = False) -> None:
-        worker = self._worker()
-        if worker <= 0:
-            return
-        from . import gfapi
+    def record(self, status: int, body_bytes: int) -> None:
+        """One response started: its status and the body bytes it announced.
+        The gauges are refreshed too, at most every :data:`GAUGE_INTERVAL` s
+        (and every second by :meth:`refresh`, from a uWSGI timer)."""
+        name = self._class_names.get(status // 100)
+        if name is not None:
+            self.sink.inc(name, 1)
+        if body_bytes:
+            self.sink.inc(self._bytes_name, body_bytes)
+        now = self._sources()
+        if now != self._pushed:
+            for counter, new, old in zip(self._pushed_names, now, self._pushed):
+                if new != old:
+                    self.sink.inc(counter, new - old)
+            self._pushed = now
+        clock = time.monotonic()
+        if clock >= self._next_gauges:
+            self._next_gauges = clock + GAUGE_INTERVAL
+            self._set_gauges()
 
-        values = {self.names.worker_gauge("cache_bytes", worker): self.cache.size_bytes,
-                  self.names.worker_gauge("connected_workers", worker): int(self.volume.connected),
-                  f"{OPEN_FDS}.worker.{worker}": gfapi.open_files()}
-        for name, value in values.items():
-            if force or self._gauges.get(name) != value:
-                self._gauges[name] = value
-                self.sink.set(name, value)
+    def refresh(self) -> None:
+        """Set this worker's gauges now (a file stream that ended, a cache
+        entry that expired: nothing else would tell uWSGI between requests)."""
+        self._set_gauges()
+
+    def _set_gauges(self) -> None:
+        if not self._gauge_names:
+            return
+        from .gfapi import open_files
+
+        values = (self.cache.size_bytes, int(self.volume.connected), open_files())
+        if values != self._gauges:
+            for name, value, old in zip(self._gauge_names, values, self._gauges or (None,) * 3):
+                if value != old:
+                    self.sink.set(name, value)
+            self._gauges = values
 
 
 def _labels(**labels: str) -> str:

@@ -32,7 +32,7 @@ from .config import ConfigError, Settings, read_settings
 from .endpoints import Endpoints, Front
 from .health import Health
 from .log import STATS_SIGNAL, log, worker_id
-from .metrics import MountMetrics, Sink, mount_names, render_prometheus
+from .metrics import GAUGE_SIGNAL, MountMetrics, Sink, mount_names, render_prometheus
 from .mime import MimeTypes
 from .responder import MountApp, NoMount
 from .volume import Volume
@@ -111,6 +111,22 @@ def _register_stats_signal() -> None:
         log(f"uWSGI signal {STATS_SIGNAL} not registered for open-file stats: {exc}")
 
 
+def _register_gauge_timer(metrics) -> None:
+    """Every second, in every worker, set the metrics' gauges (master only)."""
+    if not metrics or not uwsgi.masterpid() or getattr(uwsgi, "add_timer", None) is None:
+        return
+
+    def refresh(_signum: int = 0) -> None:
+        for counted in metrics:
+            counted.refresh()
+
+    try:
+        uwsgi.register_signal(GAUGE_SIGNAL, "workers", refresh)
+        uwsgi.add_timer(GAUGE_SIGNAL, 1)
+    except Exception as exc:  # noqa: BLE001 - a taken signal number must not stop serving
+        log(f"uWSGI signal {GAUGE_SIGNAL} not registered for the metrics' gauges: {exc}")
+
+
 def load() -> None:
     try:
         settings = read_settings()
@@ -123,6 +139,7 @@ def load() -> None:
     applications.update(apps)
     uwsgi.applications = applications
     _register_stats_signal()
+    _register_gauge_timer(metrics)
     if worker_id() > 0:  # lazy-apps: we are already in the worker
         start_worker(volumes, metrics)
     else:

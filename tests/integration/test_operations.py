@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import re
 import subprocess
 import time
@@ -14,6 +15,8 @@ import urllib.request
 import pytest
 
 from support import ROOT, free_port, ours, request
+from uwsgi_gluster import gfapi
+from uwsgi_gluster.seeding import write_tree
 
 OPSVOL = "opsvol"  # private to these tests: stopped and started, never a shared unbit00x volume
 
@@ -83,6 +86,24 @@ def test_metrics_count_every_request_of_every_worker_under_load(server, report):
     workers = [w for w in data["workers"] if w["requests"]]
     assert len(workers) > 1, "the load should reach several workers"
     report(f"{len(paths)} requests over {len(workers)} workers; cache hits {hits}, misses {misses}")
+
+
+def test_open_fds_gauge_returns_to_zero_after_a_streamed_file(server, volumes):
+    """A worker set its gauges when a response started, so the glfd of a file
+    streamed after that stayed counted until that worker's next request; now
+    a uWSGI timer refreshes them every second."""
+    name = f"/ops-stream-{os.getpid()}.bin"
+    data = os.urandom(3 << 20)  # over the cache's per-file limit: streamed from a glfd
+    write_tree(volumes["unbit001"], {name: data})
+    try:
+        assert request(server.port, "GET", name).body == data
+        deadline = time.monotonic() + 30
+        while prometheus(server.port)["uwsgi_gluster_open_fds"] != 0:
+            assert time.monotonic() < deadline, "open_fds never went back to 0"
+            time.sleep(0.2)
+        assert stats(server.stats_port)["metrics"]["glusterfs.open_fds"]["value"] == 0
+    finally:
+        gfapi.unlink(volumes["unbit001"], name)
 
 
 def _health_code(port: int) -> int:
