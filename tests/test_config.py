@@ -183,3 +183,25 @@ def test_the_package_has_no_config_file_reader():
 
     for name in ("read_ini", "iter_options", "_expand"):
         assert not hasattr(config, name)
+
+
+# -- glusterfs-health / glusterfs-metrics ---------------------------------------
+
+def test_health_and_metrics_paths_default_off_last_wins():
+    assert settings_from_options([]).health_path is None
+    settings = settings_from_options([("glusterfs-health", "/a"), ("glusterfs-health", "/_health"),
+                                      ("glusterfs-metrics", "/_metrics")])
+    assert (settings.health_path, settings.metrics_path) == ("/_health", "/_metrics")
+
+
+@pytest.mark.parametrize("key", ["glusterfs-health", "glusterfs-metrics"])
+@pytest.mark.parametrize("value", ["", "_health", "/", "/a/", "/a//b", "/a/../b", "/./a", "/a?x=1", "/a b",
+                                   "/a\nb", "/" + "x" * 255, "/é"])
+def test_health_and_metrics_paths_must_be_plain_absolute_paths(key, value):
+    with pytest.raises(ConfigError, match=rf"{key} #1 = "):
+        settings_from_options([(key, value)])
+
+
+def test_health_and_metrics_cannot_share_a_path():
+    with pytest.raises(ConfigError, match="glusterfs-metrics #1 = '/x': same path as glusterfs-health"):
+        settings_from_options([("glusterfs-health", "/x"), ("glusterfs-metrics", "/x")])

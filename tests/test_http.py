@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import locale
+import re
 
 import pytest
 from hypothesis import given
@@ -711,7 +712,18 @@ def test_escape_html(text, expected):
 
 def _rows(page: bytes):
     text = page.decode("utf-8")
-    return [line for line in text.splitlines() if line.startswith("<tr><td>")]
+    return [line for line in text.splitlines() if line.startswith("<tr><td")]
+
+
+_ROW = re.compile(r'<tr><td class="n"><a(?: class="d")? href="([^"]*)">(.*?)</a></td>(<td class="s".*?</td>)'
+                  r'<td class="d">(.*?)</td></tr>')
+
+
+def _cells(row: str):
+    """``(href, shown name, size cell, date cell)`` of one listing row."""
+    match = _ROW.fullmatch(row)
+    assert match, row
+    return match.groups()
 
 
 def test_render_index_page_shape():
@@ -720,11 +732,12 @@ def test_render_index_page_shape():
     assert isinstance(page, bytes)
     assert text.startswith("<!DOCTYPE html>")
     assert '<meta charset="utf-8">' in text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
+    assert "<style>" in text and "<script" not in text
     assert "<title>Index of /docs/</title>" in text
-    assert (
-        '<tr><td><a href="a.txt">a.txt</a></td><td>12</td><td>Sun, 06 Nov 1994 08:49:37 GMT</td></tr>'
-        in text
-    )
+    (_, row) = _rows(page)
+    assert _cells(row) == ("a.txt", "a.txt", '<td class="s" title="12 bytes">12 B</td>',
+                           '<time datetime="1994-11-06T08:49:37Z">1994-11-06<span class="t"> 08:49</span></time>')
 
 
 @pytest.mark.parametrize(
@@ -733,7 +746,8 @@ def test_render_index_page_shape():
 )
 def test_render_index_parent_link(url_path, has_parent):
     rows = _rows(http.render_index(url_path, []))
-    assert (rows[:1] == ['<tr><td><a href="../">../</a></td><td>-</td><td>-</td></tr>']) is has_parent
+    assert (rows[:1] == ['<tr><td class="n"><a class="d" href="../">../</a></td><td class="s">-</td>'
+                         '<td class="d">-</td></tr>']) is has_parent
     assert len(rows) == int(has_parent)
 
 
@@ -750,6 +764,58 @@ def test_render_index_sorts_directories_first_then_by_name():
     assert hrefs == ["adir/", "zdir/", "A.txt", "a.txt", "b.txt"]
 
 
+SORTABLE = [("b.txt", False, 300, 30), ("zdir", True, 4096, 10), ("a.txt", False, 20, 20),
+            ("adir", True, 4096, 40), ("c.txt", False, 1000, 10), ("d.txt", False, 20, 5)]
+
+
+@pytest.mark.parametrize(("sort", "descending", "names"), [
+    ("name", False, ["adir/", "zdir/", "a.txt", "b.txt", "c.txt", "d.txt"]),
+    ("name", True, ["zdir/", "adir/", "d.txt", "c.txt", "b.txt", "a.txt"]),
+    ("size", False, ["adir/", "zdir/", "a.txt", "d.txt", "b.txt", "c.txt"]),
+    ("size", True, ["zdir/", "adir/", "c.txt", "b.txt", "d.txt", "a.txt"]),
+    ("date", False, ["zdir/", "adir/", "d.txt", "c.txt", "a.txt", "b.txt"]),
+    ("date", True, ["adir/", "zdir/", "b.txt", "a.txt", "c.txt", "d.txt"]),
+])
+def test_render_index_sorts_by_name_size_date_directories_first(sort, descending, names):
+    rows = _rows(http.render_index("/", SORTABLE, sort=sort, descending=descending))
+    assert [_cells(row)[1] for row in rows] == names
+    # the same order when only the first rows are selected (the 1,000-row cap)
+    assert [e[0] + "/" * e[1] for e in http.select_listing(iter(SORTABLE), 3, sort, descending)] == names[:3]
+
+
+@pytest.mark.parametrize(("sort", "descending", "links", "marked"), [
+    ("name", False, ["?sort=name&amp;order=desc", "?sort=size&amp;order=desc", "?sort=date&amp;order=desc"],
+     '<th class="n" aria-sort="ascending">'),
+    ("size", True, ["?sort=name&amp;order=asc", "?sort=size&amp;order=asc", "?sort=date&amp;order=desc"],
+     '<th class="s" aria-sort="descending">'),
+])
+def test_render_index_column_links_reverse_the_current_order(sort, descending, links, marked):
+    text = http.render_index("/d/", [("sub", True, 0, 0)], sort=sort, descending=descending).decode()
+    head = text.split("<thead>")[1].split("</thead>")[0]
+    assert re.findall(r'<th [^>]*><a href="([^"]*)">', head) == links
+    assert marked in head
+    # directories and ../ keep a non-default order while browsing
+    keep = "" if (sort, descending) == ("name", False) else "?sort=size&amp;order=desc"
+    assert f'href="sub/{keep}"' in text and f'href="../{keep}"' in text
+
+
+@pytest.mark.parametrize(("query", "order"), [
+    ("", ("name", False)), ("sort=size&order=desc", ("size", True)), ("order=desc", ("name", True)),
+    ("sort=date", ("date", False)), ("sort=SIZE&order=up", ("name", False)), ("sort=size&sort=bogus", ("size", False)),
+    ("sort=%3Cx%3E&order=%22", ("name", False)), ("&&=&sort", ("name", False)),
+])
+def test_listing_order_from_query(query, order):
+    assert http.listing_order(query) == order
+
+
+@pytest.mark.parametrize(("size", "text"), [
+    (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (10 * 1024, "10 KiB"),
+    (70000, "68 KiB"), (5 * 2**20 + 2**19, "5.5 MiB"), (2**40, "1.0 TiB"), (2**63, "8.0 EiB"), (2**90, "1024 YiB"),
+])
+def test_human_size(size, text):
+    assert http.human_size(size) == text
+
+
 @pytest.mark.parametrize(
     ("name", "is_dir", "href", "shown"),
     [
@@ -758,10 +824,13 @@ def test_render_index_sorts_directories_first_then_by_name():
         ("with space.txt", False, "with%20space.txt", "with space.txt"),
         ("<b>.html", False, "%3Cb%3E.html", "&lt;b&gt;.html"),
         ('q"uote', False, "q%22uote", "q&quot;uote"),
+        ("it's", False, "it%27s", "it&#x27;s"),
         ("a&b", False, "a%26b", "a&amp;b"),
         ("what?#x", False, "what%3F%23x", "what?#x"),
         ("100%", False, "100%25", "100%"),
         ("javascript:alert(1)", False, "javascript%3Aalert%281%29", "javascript:alert(1)"),
+        ("<script>alert(1)</script>", False, "%3Cscript%3Ealert%281%29%3C/script%3E",
+         "&lt;script&gt;alert(1)&lt;/script&gt;"),
         ("café", False, "caf%C3%A9", "café"),
         ("日本", True, "%E6%97%A5%E6%9C%AC/", "日本/"),
         ("caf\udce9", False, "caf%E9", "caf\ufffd"),  # undecodable byte 0xE9
@@ -770,21 +839,24 @@ def test_render_index_sorts_directories_first_then_by_name():
 )
 def test_render_index_escapes_names(name, is_dir, href, shown):
     (row,) = _rows(http.render_index("/", [(name, is_dir, 5, 0)]))
-    assert row.startswith('<tr><td><a href="%s">%s</a></td>' % (href, shown))
+    assert _cells(row)[:2] == (href, shown)
 
 
 @pytest.mark.parametrize(
-    ("is_dir", "size", "mtime", "cells"),
+    ("is_dir", "size", "mtime", "size_cell", "date_cell"),
     [
-        (False, 0, 0, "<td>0</td><td>Thu, 01 Jan 1970 00:00:00 GMT</td>"),
-        (False, 2**40, 1795634644, "<td>1099511627776</td><td>Wed, 25 Nov 2026 19:24:04 GMT</td>"),
-        (True, 4096, RFC_EXAMPLE, "<td>-</td><td>Sun, 06 Nov 1994 08:49:37 GMT</td>"),
-        (False, 1, 10**30, "<td>1</td><td>-</td>"),  # absurd mtime does not raise
+        (False, 0, 0, '<td class="s" title="0 bytes">0 B</td>',
+         '<time datetime="1970-01-01T00:00:00Z">1970-01-01<span class="t"> 00:00</span></time>'),
+        (False, 2**40, 1795634644, '<td class="s" title="1099511627776 bytes">1.0 TiB</td>',
+         '<time datetime="2026-11-25T19:24:04Z">2026-11-25<span class="t"> 19:24</span></time>'),
+        (True, 4096, RFC_EXAMPLE, '<td class="s">-</td>',
+         '<time datetime="1994-11-06T08:49:37Z">1994-11-06<span class="t"> 08:49</span></time>'),
+        (False, 1, 10**30, '<td class="s" title="1 bytes">1 B</td>', "-"),  # absurd mtime does not raise
     ],
 )
-def test_render_index_sizes_and_dates(is_dir, size, mtime, cells):
+def test_render_index_sizes_and_dates(is_dir, size, mtime, size_cell, date_cell):
     (row,) = _rows(http.render_index("/", [("x", is_dir, size, mtime)]))
-    assert row.endswith(cells + "</tr>")
+    assert _cells(row)[2:] == (size_cell, date_cell)
 
 
 def test_render_index_escapes_url_path():
@@ -804,10 +876,12 @@ def test_render_index_skips_dot_entries():
         max_size=5,
     ),
     st.text(),
+    st.sampled_from(http.SORT_KEYS),
+    st.booleans(),
 )
-def test_render_index_never_raises_and_is_utf8(entries, url_path):
-    page = http.render_index(url_path, entries)
-    page.decode("utf-8")
+def test_render_index_never_raises_and_is_utf8(entries, url_path, sort, descending):
+    page = http.render_index(url_path, entries, sort=sort, descending=descending)
+    assert "<script" not in page.decode("utf-8").lower().replace("&lt;script", "")
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Run by the ``uwsgi-gluster`` launcher at uWSGI's ``asap`` hook: honour ``cap``.
+"""Run by the ``uwsgi-gluster`` launcher at uWSGI's ``asap`` hook: honour ``cap``,
+declare the glusterfs metrics.
 
 pyuwsgi has no ``--cap``; :mod:`.caps` does its work in this process. The
 ``asap`` hook runs right after uWSGI resolved its whole configuration and
@@ -8,8 +9,12 @@ act. The launcher installs it as
 ``call`` hook looks the C symbol up in the process; the GIL is held, since
 pyuwsgi.run was called from Python).
 
+The metrics (:mod:`.metrics`) must be registered before uWSGI allocates the
+shared memory of its metrics, which it does after this hook.
+
 Contract: importing it inside uWSGI either returns or logs one ``[glusterfs]``
-line and exits with status 1.
+line and exits with status 1. A bad glusterfs setting is left to :mod:`.check`
+(no metrics are declared then).
 """
 
 from __future__ import annotations
@@ -19,15 +24,26 @@ import sys
 
 def main() -> None:
     from .caps import CapError, apply_caps
+    from .config import ConfigError, settings_from_options
     from .log import fatal
+    from .metrics import declare, worker_count
     from .options import resolved_options
 
+    options = resolved_options()
     try:
-        apply_caps(resolved_options())
+        apply_caps(options)
     except CapError as exc:
         fatal(str(exc).replace("[glusterfs] ", "", 1))
     except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
         fatal(f"cap: {type(exc).__name__}: {exc}")
+    try:
+        settings = settings_from_options(options)
+    except ConfigError:
+        return  # uwsgi_gluster.check reports it and stops the instance
+    try:
+        declare(settings, worker_count(options))
+    except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
+        fatal(f"metrics: {type(exc).__name__}: {exc}")
 
 
 if "pyuwsgi" in sys.modules:

@@ -52,10 +52,11 @@ CAP_IDS = {name: i for i, name in enumerate(CAP_NAMES)}
 
 # Keys uWSGI acts on as root before dropping privileges: with them, the early
 # switch done here would change their meaning, so they are refused with cap.
+# (`mount` itself loads an app under a mountpoint, as the launcher does: allowed.)
 ROOT_PHASE_KEYS = (
     "master-as-root", "chroot", "pivot-root", "pivot_root", "unshare", "setns", "setns-socket",
     "namespace", "ns", "jail", "jail2", "hook-as-root", "exec-as-root", "call-as-root",
-    "mount", "umount", "refork-as-root",
+    "mount-as-root", "umount-as-root", "refork-as-root",
 )
 
 PR_SET_KEEPCAPS = 8

@@ -31,6 +31,8 @@ DEFAULT_PORT = 24007
 MOUNT_KEY = "glusterfs-mount"
 TIMEOUT_KEY = "glusterfs-timeout"
 CONNECT_TIMEOUT_KEY = "glusterfs-connect-timeout"
+HEALTH_KEY = "glusterfs-health"
+METRICS_KEY = "glusterfs-metrics"
 MIMEFILE_KEYS = ("mimefile", "mime-file")
 DEFAULT_MIMEFILE = "/etc/mime.types"
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -42,6 +44,10 @@ OPTIONS = {
                  "unused: no async mode here)",
     CONNECT_TIMEOUT_KEY: f"seconds a worker waits for a volfile server to answer "
                          f"(default {DEFAULT_CONNECT_TIMEOUT})",
+    HEALTH_KEY: "answer this path (e.g. /_health) with 200 when every mount's volume is connected, "
+                "503 and the failing mounts otherwise (default: off)",
+    METRICS_KEY: "answer this path (e.g. /_metrics) with the glusterfs metrics in Prometheus text format "
+                 "(default: off)",
 }
 #: keys whose value names a config file the instance was given
 CONFIG_FILE_KEYS = ("ini", "yaml", "yml", "xml", "json", "js", "config", "inherit")
@@ -109,7 +115,9 @@ class Settings:
 
     ``timeout`` is ``glusterfs-timeout`` (native meaning: async-mode reads;
     kept, not used), ``connect_timeout`` the seconds a worker waits for a
-    volfile server, ``sources`` the config files the instance was given.
+    volfile server, ``sources`` the config files the instance was given,
+    ``health_path`` / ``metrics_path`` the request paths answered by
+    :mod:`.endpoints` (None: off).
     """
 
     mounts: Tuple[MountSpec, ...]
@@ -117,6 +125,8 @@ class Settings:
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
     mimefiles: Tuple[str, ...] = (DEFAULT_MIMEFILE,)
     sources: Tuple[str, ...] = ()
+    health_path: Optional[str] = None
+    metrics_path: Optional[str] = None
 
 
 # -- kvlist -----------------------------------------------------------------
@@ -274,12 +284,27 @@ def _parse_int(key: str, where: str, value: str, low: int, high: int, sources: S
     return int(text)
 
 
+_ENDPOINT_PATH = re.compile(r"/[!$&'()*+,;=:@A-Za-z0-9._~/-]{0,254}")
+
+
+def _parse_endpoint_path(key: str, where: str, value: str, sources: Sequence[str]) -> str:
+    if not _ENDPOINT_PATH.fullmatch(value) or "//" in value or value.endswith("/") and value != "/" \
+            or any(part in (".", "..") for part in value.split("/")):
+        raise ConfigError(where, key, "expected a plain absolute URL path such as /_health "
+                          "(no query, no '.'/'..' segments, no trailing '/', at most 255 characters)",
+                          value=value, sources=sources)
+    if value == "/":
+        raise ConfigError(where, key, "'/' would hide every file of the / mount", value=value, sources=sources)
+    return value
+
+
 def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
     """All glusterfs settings from uWSGI's resolved ``(key, value)`` pairs, in order.
 
     ``glusterfs-mount`` values are kept in order, every one; for
     ``glusterfs-timeout`` and ``glusterfs-connect-timeout`` the last value
-    wins (as uWSGI's ``uwsgi_opt_set_int`` does), but each is checked.
+    wins (as uWSGI's ``uwsgi_opt_set_int`` does), but each is checked; so
+    for ``glusterfs-health`` and ``glusterfs-metrics`` (URL paths).
     """
     sources = config_sources(options)
     mounts: List[MountSpec] = []
@@ -287,6 +312,7 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
     timeout: Optional[int] = None
     connect_timeout = DEFAULT_CONNECT_TIMEOUT
     mimefiles: List[str] = []
+    paths: Dict[str, Optional[str]] = {HEALTH_KEY: None, METRICS_KEY: None}
     for key, value in options:
         if key not in OPTIONS and key not in MIMEFILE_KEYS:
             continue
@@ -298,6 +324,8 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
             timeout = _parse_int(key, where, value, 0, INT_MAX, sources)
         elif key == CONNECT_TIMEOUT_KEY:
             connect_timeout = _parse_int(key, where, value, 1, MAX_CONNECT_TIMEOUT, sources)
+        elif key in paths:
+            paths[key] = _parse_endpoint_path(key, where, value, sources)
         elif key in MIMEFILE_KEYS:
             mimefiles.append(value)
     seen: Dict[str, str] = {}
@@ -307,8 +335,13 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
                               f"mountpoint {mount.mountpoint!r} is already mounted by {seen[mount.mountpoint]}",
                               sources=sources)
         seen[mount.mountpoint] = mount.where
+    health, metrics = paths[HEALTH_KEY], paths[METRICS_KEY]
+    if health is not None and health == metrics:
+        raise ConfigError(f"{METRICS_KEY} #{counts[METRICS_KEY]}", METRICS_KEY,
+                          f"same path as {HEALTH_KEY}", value=metrics, sources=sources)
     return Settings(mounts=tuple(mounts), timeout=timeout, connect_timeout=connect_timeout,
-                    mimefiles=tuple(mimefiles) or (DEFAULT_MIMEFILE,), sources=sources)
+                    mimefiles=tuple(mimefiles) or (DEFAULT_MIMEFILE,), sources=sources,
+                    health_path=health, metrics_path=metrics)
 
 
 def read_settings() -> Settings:

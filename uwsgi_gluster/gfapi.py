@@ -105,6 +105,7 @@ glfs_pread = _declare("glfs_pread", c_ssize_t, c_void_p, c_void_p, c_size_t, c_o
 glfs_pwrite = _declare("glfs_pwrite", c_ssize_t, c_void_p, c_void_p, c_size_t, c_off_t, c_int, c_void_p, c_void_p)
 glfs_mkdir = _declare("glfs_mkdir", c_int, c_void_p, c_char_p, ctypes.c_uint)
 glfs_unlink = _declare("glfs_unlink", c_int, c_void_p, c_char_p)
+glfs_rmdir = _declare("glfs_rmdir", c_int, c_void_p, c_char_p)
 glfs_symlink = _declare("glfs_symlink", c_int, c_void_p, c_char_p, c_char_p)
 glfs_readlink = _declare("glfs_readlink", c_ssize_t, c_void_p, c_char_p, c_char_p, c_size_t)
 glfs_rename = _declare("glfs_rename", c_int, c_void_p, c_char_p, c_char_p)
@@ -270,6 +271,11 @@ def mkdir(fs: int, path, mode: int = 0o755) -> None:
 def unlink(fs: int, path) -> None:
     if glfs_unlink(fs, _b(path)):
         raise _error("glfs_unlink", path)
+
+
+def rmdir(fs: int, path) -> None:
+    if glfs_rmdir(fs, _b(path)):
+        raise _error("glfs_rmdir", path)
 
 
 def symlink(fs: int, target, path) -> None:

@@ -42,10 +42,11 @@ from __future__ import annotations
 import calendar
 import datetime
 import hashlib
+import heapq
 import html
 import re
 import time
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 __all__ = [
@@ -61,7 +62,9 @@ __all__ = [
     "evaluate_preconditions",
     "header",
     "http_date",
+    "human_size",
     "index_order",
+    "listing_order",
     "if_range_allows",
     "location",
     "make_etag",
@@ -70,6 +73,7 @@ __all__ = [
     "parse_http_date",
     "parse_range",
     "render_index",
+    "select_listing",
     "unsatisfied_range",
 ]
 
@@ -603,25 +607,112 @@ def _display(text: str) -> str:
     return escape_html(_raw_bytes(text).decode("utf-8", "replace"))
 
 
-def _display_date(mtime: int) -> str:
+def _utc(mtime: int) -> Optional[datetime.datetime]:
     try:
-        return http_date(mtime)
+        return datetime.datetime.fromtimestamp(int(mtime), datetime.timezone.utc)
     except (OverflowError, OSError, ValueError):
-        return "-"
+        return None
 
 
-def index_order(entry: Tuple[str, bool, int, int]) -> Tuple[bool, str]:
-    """The order of an autoindex page's rows: directories first, then by name
-    (code point order, locale-independent)."""
+_SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes for people: ``999 B``, ``1.5 KiB``, ``12 MiB``, ``3.0 GiB``
+    (powers of 1024; one decimal below 10 units)."""
+    if size < 1024:
+        return "%d B" % size
+    value = float(size)
+    for unit in _SIZE_UNITS:
+        value /= 1024
+        if value < 1024 or unit == _SIZE_UNITS[-1]:
+            return ("%.1f %s" if value < 10 else "%.0f %s") % (value, unit)
+    raise AssertionError("unreachable")
+
+
+#: the columns an autoindex page sorts by (``?sort=``); ``name`` ascending is the default
+SORT_KEYS = ("name", "size", "date")
+#: the order a column link asks for first (sizes and dates: biggest/newest first)
+_FIRST_ORDER = {"name": False, "size": True, "date": True}
+
+Entry = Tuple[str, bool, int, int]  # (name, is_dir, size, mtime)
+
+
+def listing_order(query: str) -> Tuple[str, bool]:
+    """``(column, descending)`` from a query string such as
+    ``sort=size&order=desc``; anything else (unknown keys or values,
+    malformed text) gives the default ``("name", False)``."""
+    sort, descending = "name", False
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        if key == "sort" and value in SORT_KEYS:
+            sort = value
+        elif key == "order" and value in ("asc", "desc"):
+            descending = value == "desc"
+    return sort, descending
+
+
+def _query(sort: str, descending: bool) -> str:
+    if (sort, descending) == ("name", False):
+        return ""
+    return "?sort=%s&order=%s" % (sort, "desc" if descending else "asc")
+
+
+def _sort_key(sort: str) -> Callable[[Entry], tuple]:
+    if sort == "size":
+        return lambda e: (0 if e[1] else e[2], e[0])
+    if sort == "date":
+        return lambda e: (e[3], e[0])
+    return lambda e: (e[0],)
+
+
+def select_listing(entries: Iterable[Entry], limit: int, sort: str = "name",
+                   descending: bool = False) -> List[Entry]:
+    """The first ``limit`` of ``entries`` in page order, holding at most
+    ``limit`` of them in memory: directories first, then by ``sort`` (names in
+    code point order, locale-independent; ties by name), reversed within each
+    group when ``descending``."""
+    key = _sort_key(sort)
+    if descending:
+        return heapq.nlargest(limit, entries, key=lambda e: (e[1], key(e)))
+    return heapq.nsmallest(limit, entries, key=lambda e: (not e[1], key(e)))
+
+
+def index_order(entry: Entry) -> Tuple[bool, str]:
+    """The default order of an autoindex page's rows: directories first, then
+    by name (code point order, locale-independent)."""
     return (not entry[1], entry[0])
 
 
-def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]], omitted: int = 0) -> bytes:
-    """The UTF-8 HTML page listing a directory.
+_LISTING_CSS = (
+    "body{font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:60em;"
+    "padding:0 .75em 2em;color:#1f2328;background:#fff}"
+    "h1{font-size:1.3em;font-weight:600;margin:.9em 0 .6em;overflow-wrap:anywhere}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{padding:.55em .5em;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}"
+    "th{font-size:.85em;text-transform:uppercase;letter-spacing:.04em;color:#57606a}"
+    "th a{color:inherit;text-decoration:none}th a:hover{text-decoration:underline}"
+    "td.n{overflow-wrap:anywhere;width:100%}td.n a{display:block;color:#0a58ca;text-decoration:none}"
+    "td.n a:hover{text-decoration:underline}td.n a.d{font-weight:600}"
+    ".s,.d{white-space:nowrap}.s{text-align:right}td.s,td.d{color:#57606a;font-variant-numeric:tabular-nums}"
+    "tr:hover td{background:#f6f8fa}p{color:#57606a}"
+    "@media (max-width:34em){body{font-size:15px}th,td{padding:.6em .3em}.d .t{display:none}}"
+    "@media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}th,td{border-color:#30363d}"
+    "th,td.s,td.d,p{color:#8d96a0}td.n a{color:#4493f8}tr:hover td{background:#161b22}}"
+)
+
+
+def render_index(url_path: str, entries: List[Entry], omitted: int = 0, sort: str = "name",
+                 descending: bool = False) -> bytes:
+    """The UTF-8 HTML page listing a directory: a phone-friendly table (viewport
+    meta, inline CSS, no script) sortable by name, size and date through plain
+    links (``?sort=size&order=desc``, see :func:`listing_order`).
 
     ``url_path`` is the decoded request path of the directory; it is only
     shown (title and heading). ``entries`` are ``(name, is_dir, size,
-    mtime)``; ``.`` and ``..`` are skipped. Rows are in :func:`index_order`.
+    mtime)``; ``.`` and ``..`` are skipped. Rows are ordered by
+    :func:`select_listing` with ``sort``/``descending``; the column headers
+    link to the other orders, the current column's to its reverse.
     ``omitted`` > 0 adds a note after the table that this many more entries
     are not shown.
 
@@ -629,41 +720,65 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]], omitt
     must therefore serve directories at a URL ending in ``/`` (redirect
     otherwise). A link is the name percent-encoded with
     :func:`urllib.parse.quote` (``/`` kept; ``:`` encoded, so a name never
-    reads as a URL scheme), plus ``/`` for a directory; the visible text is
-    HTML-escaped. Names that are not valid UTF-8 (surrogate-escaped) link to
-    their original bytes and display with U+FFFD. A ``../`` link leads up,
-    except at ``/``. Sizes are bytes (``-`` for directories) and times are
-    HTTP dates.
+    reads as a URL scheme), plus ``/`` for a directory (and the current order's
+    query, so it is kept while browsing); the visible text is HTML-escaped.
+    Names that are not valid UTF-8 (surrogate-escaped) link to their original
+    bytes and display with U+FFFD. A ``../`` link leads up, except at ``/``.
+    Sizes are :func:`human_size` (exact bytes in the cell's title; ``-`` for
+    directories), times are UTC ``YYYY-MM-DD HH:MM`` in a ``<time>`` element.
     """
     url_path = url_path or "/"
     title = _display(url_path)
+    if sort not in SORT_KEYS:
+        sort, descending = "name", False
+    keep = escape_html(_query(sort, descending))
+    heads = []
+    for column, label, css in (("name", "Name", "n"), ("size", "Size", "s"), ("date", "Last modified", "d")):
+        if column == sort:
+            order = not descending
+            mark = ' <span aria-hidden="true">%s</span>' % ("\u25bc" if descending else "\u25b2")
+            aria = ' aria-sort="%s"' % ("descending" if descending else "ascending")
+        else:
+            order, mark, aria = _FIRST_ORDER[column], "", ""
+        href = "?sort=%s&amp;order=%s" % (column, "desc" if order else "asc")
+        heads.append('<th class="%s"%s><a href="%s">%s</a>%s</th>' % (css, aria, href, label, mark))
     rows = []
     if url_path.strip("/"):
-        rows.append('<tr><td><a href="../">../</a></td><td>-</td><td>-</td></tr>')
-    for name, is_dir, size, mtime in sorted(entries, key=index_order):
+        rows.append('<tr><td class="n"><a class="d" href="../%s">../</a></td><td class="s">-</td>'
+                    '<td class="d">-</td></tr>' % keep)
+    for name, is_dir, size, mtime in select_listing(entries, len(entries) or 1, sort, descending):
         if name in (".", "..") or not name:
             continue
         suffix = "/" if is_dir else ""
-        href = escape_html(quote(_raw_bytes(name), safe="/") + suffix)
-        rows.append(
-            '<tr><td><a href="%s">%s%s</a></td><td>%s</td><td>%s</td></tr>'
-            % (href, _display(name), suffix, "-" if is_dir else "%d" % size, _display_date(mtime))
-        )
-    note = (["<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries))]
-            if omitted > 0 else [])
+        href = escape_html(quote(_raw_bytes(name), safe="/") + suffix) + (keep if is_dir else "")
+        when = _utc(mtime)
+        date = "-" if when is None else '<time datetime="%s">%s<span class="t"> %s</span></time>' % (
+            when.strftime("%Y-%m-%dT%H:%M:%SZ"), when.strftime("%Y-%m-%d"), when.strftime("%H:%M"))
+        size_cell = '<td class="s">-</td>' if is_dir else '<td class="s" title="%d bytes">%s</td>' % (
+            size, human_size(size))
+        rows.append('<tr><td class="n"><a%s href="%s">%s%s</a></td>%s<td class="d">%s</td></tr>'
+                    % (' class="d"' if is_dir else "", href, _display(name), suffix, size_cell, date))
+    note = []
+    if omitted > 0:
+        note.append("<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries)))
     page = "\n".join(
         [
             "<!DOCTYPE html>",
-            "<html>",
+            '<html lang="en">',
             "<head>",
             '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            '<meta name="color-scheme" content="light dark">',
             "<title>Index of %s</title>" % title,
+            "<style>%s</style>" % _LISTING_CSS,
             "</head>",
             "<body>",
             "<h1>Index of %s</h1>" % title,
             "<table>",
-            "<tr><th>Name</th><th>Size</th><th>Last modified</th></tr>",
+            "<thead><tr>%s</tr></thead>" % "".join(heads),
+            "<tbody>",
             *rows,
+            "</tbody>",
             "</table>",
             *note,
             "</body>",

@@ -9,7 +9,7 @@ The launcher only
   in place into uWSGI's ``--set key=value``, so their order relative to
   ``--ini`` and other sources is kept;
 * adds what loads the plugin: modifier1 27 routed to the Python plugin,
-  ``--module uwsgi_gluster.plugin``, ``--shared-import uwsgi_gluster.check``
+  ``--mount /=uwsgi_gluster.plugin:applications``, ``--shared-import uwsgi_gluster.check``
   (the master-side start-up check), the ``asap`` hook that honours ``cap``
   (:mod:`.asap`), and ``--binary-path`` pointing at this script, so emperor
   vassals and reloads run through it too;
@@ -39,8 +39,11 @@ from .config import OPTIONS
 #: options pyuwsgi does not know, handed to uWSGI as ``--set key=value``
 SET_OPTIONS = (*OPTIONS, "cap")
 ASAP_HOOK = "call:PyRun_SimpleString import uwsgi_gluster.asap"
+# `mount = /=module:applications` rather than `module =`: uWSGI's Python loader
+# names the first app after the mountpoint it was loaded under, so the default
+# app shows as `/` in the stats server instead of `''` (see uwsgi_gluster.plugin)
 PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.check",
-               "--module", "uwsgi_gluster.plugin"]
+               "--mount", "/=uwsgi_gluster.plugin:applications"]
 # ROUTE_ARGS: remap-modifier hands modifier1 27 requests to the Python plugin's
 # request handler, but uWSGI still looks up exception hooks by the request's
 # modifier1, and 27 has none: a Python exception would be neither logged nor
@@ -65,6 +68,11 @@ def script_path() -> str:
         return os.path.abspath(argv0)
     bindir = os.path.dirname(sys.executable)
     return shutil.which("uwsgi-gluster", path=bindir) or shutil.which("uwsgi-gluster") or "uwsgi-gluster"
+
+
+#: the plugin's modules, imported before uWSGI runs (and before a ``cap`` user switch)
+PRELOADED = ("cache", "caps", "config", "endpoints", "gfapi", "health", "http", "log", "metrics", "mime",
+             "options", "responder", "volume")
 
 
 def default_args() -> List[str]:
@@ -154,11 +162,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Everything the plugin imports is loaded now, as root: after a `cap` user
     # switch the interpreter's own files may no longer be readable. Not
     # .check and .asap: importing them is what runs them, inside uWSGI.
-    import importlib.util  # noqa: F401 - used by .check
+    import importlib.util  # also what .check needs
 
     import pyuwsgi
 
-    from . import cache, caps, config, gfapi, http, log, mime, options, responder, volume  # noqa: F401
+    for name in PRELOADED:
+        importlib.import_module(f"{__package__}.{name}")
 
     return pyuwsgi.run(args) or 0
 

@@ -1,11 +1,18 @@
 """The uWSGI side: loaded by uWSGI's Python plugin with ``module = uwsgi_gluster.plugin``.
 
 On import it reads this instance's glusterfs settings (see :mod:`.config`),
-builds one :class:`~.responder.MountApp` per ``glusterfs-mount`` and hands
-them to uWSGI as ``uwsgi.applications`` keyed by mountpoint, which uWSGI
-matches against ``SCRIPT_NAME``/``UWSGI_APPID`` like the native plugin's apps
-(the ``/`` mount is the default app). Each worker connects its volumes right
-after fork (or at import under ``lazy-apps``), never in the master.
+builds one :class:`~.responder.MountApp` per ``glusterfs-mount``, each behind
+an :class:`~.endpoints.Front` (our health and metrics paths, per-mount
+metrics), and hands them to uWSGI as ``uwsgi.applications`` keyed by
+mountpoint, which uWSGI matches against ``SCRIPT_NAME``/``UWSGI_APPID`` like
+the native plugin's apps (the ``/`` mount is the default app). Each worker
+connects its volumes right after fork (or at import under ``lazy-apps``),
+never in the master.
+
+uWSGI's Python loader names the first app of the dictionary after the
+mountpoint it was loaded under (not after its key): the launcher loads this
+module with ``mount = /=uwsgi_gluster.plugin:applications``, so the default
+app shows as ``/`` in the stats server (with ``module =`` it shows as ``''``).
 
 Where the settings come from: uWSGI's own resolved option list
 (:mod:`.options`), whichever launcher runs it. They were already checked in
@@ -22,50 +29,78 @@ import uwsgi
 
 from . import gfapi
 from .config import ConfigError, Settings, settings_from_options
+from .endpoints import Endpoints, Front
+from .health import Health
 from .log import STATS_SIGNAL, log, worker_id
+from .metrics import GAUGE_SIGNAL, MountMetrics, Sink, mount_names, render_prometheus
 from .mime import MimeTypes
 from .options import resolved_options
 from .responder import MountApp, NoMount
 from .routing import response_rewriter
 from .volume import Volume
 
+#: what uWSGI's Python loader serves: {mountpoint: app}, set by :func:`load`
+applications: dict = {}
 
-def build_apps(settings: Settings, rewriter: Optional[str] = None):
-    """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
+def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Optional[str] = None):
+    """``({mountpoint_bytes: wsgi_app}, volumes, metrics)``: the apps for
+    uwsgi.applications, each a :class:`Front`, and what each worker starts.
 
-    The ``/`` mount (or :class:`NoMount`) comes first: the Python plugin makes
-    the first entry uWSGI's default app (the one for requests no mountpoint
-    matches), which natively is the ``/`` mount wherever it is configured.
+    The ``/`` mount (or :class:`NoMount`) comes first, always under ``/``:
+    the Python plugin makes the first entry uWSGI's default app (the one for
+    requests no mountpoint matches), which natively is the ``/`` mount
+    wherever it is configured. ``sink`` receives the metrics. ``rewriter``:
+    the option of the instance that may store or rewrite responses (no
+    precompressed variants are served then, see :mod:`.routing`).
     """
+    sink = sink or Sink()
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
-    apps, volumes = {}, []
     if rewriter and any(spec.options.get("precompressed", True) for spec in settings.mounts):
         log(f"precompressed variants are not served: {rewriter} may store or rewrite responses "
             f"without their Content-Encoding")
-    for index, spec in enumerate(settings.mounts):
+    names = mount_names(settings)
+    volumes = []
+    metrics = []
+    mounts = {}
+    for index, (spec, name) in enumerate(zip(settings.mounts, names)):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime, response_rewriter=rewriter,
-                                                  connection_fd=getattr(uwsgi, "connection_fd", None))
+        app = MountApp(volume, mime, response_rewriter=rewriter,
+                       connection_fd=getattr(uwsgi, "connection_fd", None))
+        counted = MountMetrics(name, app.cache, volume, sink, worker_id)
+        metrics.append(counted)
+        mounts[spec.mountpoint.encode()] = (app, counted)
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
-    default = apps.pop(b"/", None) or NoMount()
-    return {b"/" if isinstance(default, MountApp) else b"": default, **apps}, volumes
+
+    def render() -> Optional[bytes]:
+        if names and not sink.has(names[0].counter("bytes_sent")):
+            return None  # not declared (./uwsgi): no figures rather than zeros
+        return render_prometheus(names, getattr(uwsgi, "numproc", 1), sink.get)
+
+    endpoints = Endpoints(settings.health_path, Health(volumes), settings.metrics_path, render)
+    root = mounts.pop(b"/", None)
+    apps = {b"/": Front(root[0], endpoints, root[1]) if root else Front(NoMount(), endpoints)}
+    apps.update((key, Front(app, endpoints, counted)) for key, (app, counted) in mounts.items())
+    return apps, volumes, metrics
 
 
-def connect_all(volumes) -> None:
+def start_worker(volumes, metrics=()) -> None:
+    """In a new worker: connect the volumes, then zero its gauges."""
     for volume in volumes:
         volume.connect()
+    for counted in metrics:
+        counted.started()
 
 
-def _install_post_fork(volumes) -> None:
+def _install_post_fork(volumes, metrics) -> None:
     previous = getattr(uwsgi, "post_fork_hook", None)
 
     def post_fork():
         if previous:
             previous()
-        connect_all(volumes)
+        start_worker(volumes, metrics)
 
     uwsgi.post_fork_hook = post_fork
 
@@ -84,6 +119,22 @@ def _register_stats_signal() -> None:
         log(f"uWSGI signal {STATS_SIGNAL} not registered for open-file stats: {exc}")
 
 
+def _register_gauge_timer(metrics) -> None:
+    """Every second, in every worker, set the metrics' gauges (master only)."""
+    if not metrics or not uwsgi.masterpid() or getattr(uwsgi, "add_timer", None) is None:
+        return
+
+    def refresh(_signum: int = 0) -> None:
+        for counted in metrics:
+            counted.refresh()
+
+    try:
+        uwsgi.register_signal(GAUGE_SIGNAL, "workers", refresh)
+        uwsgi.add_timer(GAUGE_SIGNAL, 1)
+    except Exception as exc:  # noqa: BLE001 - a taken signal number must not stop serving
+        log(f"uWSGI signal {GAUGE_SIGNAL} not registered for the metrics' gauges: {exc}")
+
+
 def load() -> None:
     try:
         options = resolved_options()
@@ -94,13 +145,15 @@ def load() -> None:
         os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
-    apps, volumes = build_apps(settings, rewriter)
-    uwsgi.applications = apps
+    apps, volumes, metrics = build_apps(settings, Sink(uwsgi), rewriter)
+    applications.update(apps)
+    uwsgi.applications = applications
     _register_stats_signal()
+    _register_gauge_timer(metrics)
     if worker_id() > 0:  # lazy-apps: we are already in the worker
-        connect_all(volumes)
+        start_worker(volumes, metrics)
     else:
-        _install_post_fork(volumes)
+        _install_post_fork(volumes, metrics)
 
 
 load()

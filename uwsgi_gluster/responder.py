@@ -21,7 +21,9 @@ Contract:
 * Directories: ``/dir`` -> ``301`` to ``/dir/`` (query percent-encoded);
   ``/dir/`` -> the mount's ``index`` file, else an HTML listing if
   ``autoindex`` is on (at most :data:`MAX_LISTING` rows, no dotfiles unless
-  ``dotfiles`` is on, cached for the freshness bound), else ``403``.
+  ``dotfiles`` is on, sorted by ``?sort=name|size|date&order=asc|desc``,
+  cached for the freshness bound, with a :data:`LISTING_CSP` that allows no
+  script), else ``403``.
 * Names in :data:`HIDDEN_NAMES` at the volume root (``/.meta``...) are never
   listed nor served (``404``), whether asked for or reached through a symlink.
 * Errors: missing -> native's ``404``; empty or over-long path -> native's
@@ -54,7 +56,6 @@ Contract:
 from __future__ import annotations
 
 import errno
-import heapq
 import os
 import socket
 import stat as statmod
@@ -79,6 +80,9 @@ HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".l
 READ_SIZE = 1 << 20
 #: reads of a small file before giving up on one that keeps changing (then 503)
 CONSISTENT_READ_ATTEMPTS = 3
+#: an autoindex page needs nothing but its own inline style: no script, no
+#: other origin, whatever a file name holds
+LISTING_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
 Headers = Tuple[Tuple[str, str], ...]
@@ -517,21 +521,24 @@ class MountApp:
         if not self.autoindex:
             return FORBIDDEN
         try:
-            page = self._listing(fs, request.script_name, base)
+            page = self._listing(fs, request.script_name, base, http.listing_order(request.query))
         except OSError as exc:
             return _error_response(exc)
         headers = (http.header("Content-Type", "text/html; charset=utf-8"),
-                   http.header("Content-Length", "%d" % len(page)))
+                   http.header("Content-Length", "%d" % len(page)),
+                   http.header("Content-Security-Policy", LISTING_CSP))
         return Response("200 OK", headers, () if request.method == "HEAD" else (page,))
 
-    def _listing(self, fs: int, script_name: bytes, base: bytes) -> bytes:
-        """The autoindex page of directory ``base``: kept in the cache for its
-        freshness bound, made by one thread at a time, at most
-        :data:`MAX_LISTING` rows (the first in page order; a note tells how many
-        more there are), read from the directory with memory for those rows
-        only. Dotfiles are left out unless the mount has ``dotfiles=true``;
+    def _listing(self, fs: int, script_name: bytes, base: bytes,
+                 order: Tuple[str, bool] = ("name", False)) -> bytes:
+        """The autoindex page of directory ``base`` in ``order`` (``(column,
+        descending)``, from the query: :func:`.http.listing_order`): kept in
+        the cache for its freshness bound, made by one thread at a time, at
+        most :data:`MAX_LISTING` rows (the first in that order; a note tells
+        how many more there are), read from the directory with memory for
+        those rows only. Dotfiles are left out unless the mount has ``dotfiles=true``;
         the volume's internal names (:data:`HIDDEN_NAMES`) always are."""
-        key = ("index", script_name, base)
+        key = ("index", script_name, base, order)
         page = self.cache.kept(key)
         if page is not None:
             return page
@@ -550,8 +557,9 @@ class MountApp:
                     total += 1
                     yield os.fsdecode(name), statmod.S_ISDIR(st.st_mode), st.st_size, st.st_mtime
 
-            entries = heapq.nsmallest(MAX_LISTING, rows(), key=http.index_order)
-            page = http.render_index(os.fsdecode(script_name + base), entries, omitted=total - len(entries))
+            entries = http.select_listing(rows(), MAX_LISTING, *order)
+            page = http.render_index(os.fsdecode(script_name + base), entries, omitted=total - len(entries),
+                                     sort=order[0], descending=order[1])
             self.cache.keep(key, page, len(page))
             return page
 

@@ -27,6 +27,9 @@ Contract:
 * A connected handle dropped as stale is not ``fini``-ed: requests may still
   hold glfds on it. Handles are not ``fini``-ed at exit either.
 * Each state change is logged once.
+* ``errors`` counts the calls that failed for the volume (:class:`Unavailable`
+  raised, or a connection error reported), ``reconnects`` the handles
+  connected after a lost or failed one (both only grow; read by :mod:`.metrics`).
 """
 
 from __future__ import annotations
@@ -204,6 +207,8 @@ class Volume:
         self._worker_id = worker_id
         self._lock = threading.Lock()
         self._pending_lock = threading.Lock()
+        self.errors = 0
+        self.reconnects = 0
         self._reset(None)
 
     def _reset(self, pid: Optional[int]) -> None:
@@ -247,6 +252,7 @@ class Volume:
             elif not self._connecting and time.monotonic() >= self._next_attempt:
                 self._start_reconnect()
             wait = max(self._next_attempt - time.monotonic(), self.retry_interval if self._connecting else 0)
+            self.errors += 1
             raise Unavailable(self.spec.mountpoint, max(1, round(wait)))
 
     def connect(self) -> bool:
@@ -270,6 +276,7 @@ class Volume:
         with self._lock:
             if self._fs is None or self._pid != os.getpid():
                 return
+            self.errors += 1
             if self._failing_since is None:
                 self._failing_since = now
                 self._log(f"worker {self._worker_id()}: volume {self.spec.volume} for mountpoint "
@@ -306,6 +313,7 @@ class Volume:
             self._connecting = False
             if fs is not None and self._pid == os.getpid():
                 self._fs = fs
+                self.reconnects += 1
             else:
                 self._next_attempt = time.monotonic() + self._backoff()
 

@@ -36,11 +36,15 @@ extern struct uwsgi_server uwsgi;
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
 static int glusterfs_connect_timeout;
+static char *glusterfs_health;
+static char *glusterfs_metrics;
 
 static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-mount", required_argument, 0, "virtual mount the specified glusterfs volume in a uri (served by uwsgi_gluster.plugin)", uwsgi_opt_add_string_list, &glusterfs_mounts, 0},
 	{"glusterfs-timeout", required_argument, 0, "timeout for glusterfs async mode (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_timeout, 0},
 	{"glusterfs-connect-timeout", required_argument, 0, "seconds a worker waits for a volfile server to answer (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_connect_timeout, 0},
+	{"glusterfs-health", required_argument, 0, "answer this path with 200 when every mount's volume is connected, 503 otherwise (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_health, 0},
+	{"glusterfs-metrics", required_argument, 0, "answer this path with the glusterfs metrics in Prometheus text format (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_metrics, 0},
 	UWSGI_END_OF_OPTIONS
 };
 
@@ -59,8 +63,7 @@ static int glusterfs_request(struct wsgi_request *wsgi_req) {
 
 #ifdef UWSGI_GLUSTER_DSO
 /* Options added as if the ini said them where it says `plugins = glusterfs`:
- * a later line of the user's (say `module = other`) still wins, and `import`
- * is a list no later line can drop. shared-import runs the start-up check of
+ * `import` and `mount` are lists no later line can drop. shared-import runs the start-up check of
  * every glusterfs setting in the master; disable-write-exception: a client
  * that goes away is logged by uWSGI's core, no Python exception is made. */
 static void glusterfs_add_option(const char *key, const char *value) {
@@ -86,7 +89,9 @@ static void glusterfs_on_load(void) {
 	 * test_plugin_source.py keeps the two lists the same). */
 	glusterfs_add_option("shared-import", "uwsgi_gluster.check");
 	glusterfs_add_option("import", PYTHON_MODULE);
-	glusterfs_add_option("module", PYTHON_MODULE);
+	/* the apps by mountpoint; `mount` names the `/` app `/` in uWSGI's stats
+	 * server (a `module` app is named after an empty mountpoint) */
+	glusterfs_add_option("mount", "/=uwsgi_gluster.plugin:applications");
 	/* uWSGI starts the status line with the request's protocol token as sent:
 	 * requests whose protocol is not HTTP/N[.N] (or absent) are closed unanswered */
 	glusterfs_add_option("route-if-not", "regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\\.[0-9])?)?$ break:");

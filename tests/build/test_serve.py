@@ -82,3 +82,23 @@ def test_serves_the_inis_of_ini_dir_unchanged(uwsgi_bin, server, tmp_path, volum
         log = log_text(tmp_path)
         assert "worker 1 cannot connect to 127.0.0.1:24017" in log
         assert "worker 1 connected to 127.0.0.1:24007" in log
+
+
+def test_stats_server_names_the_root_mount_slash_not_empty(uwsgi_bin, server, seeded):
+    """The embedded config loaded the plugin with `module =`, and uWSGI's Python
+    loader then named the first app (the / mount) '' in the stats server."""
+    import json
+
+    port, stats_port = free_port(), free_port()
+    ini = ("[uwsgi]\n"
+           f"http-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\nmaster = true\n"
+           f"stats = 127.0.0.1:{stats_port}\nstats-http = true\nmanage-script-name = true\n"
+           f"glusterfs-mount = mountpoint=/,volume={VOLUME},server=127.0.0.1:0\n"
+           f"glusterfs-mount = mountpoint=/again,volume={VOLUME},server=127.0.0.1:0\n")
+    proc = server([uwsgi_bin], ini)
+    wait_port(port, proc)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/again{PATH}", timeout=30) as resp:
+        assert resp.read() == expected_bytes()
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/", timeout=30) as resp:
+        apps = [app["mountpoint"] for worker in json.load(resp)["workers"] for app in worker["apps"]]
+    assert apps == ["/", "/again"]

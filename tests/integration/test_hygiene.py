@@ -224,7 +224,8 @@ def test_fuzzed_requests_never_5xx_nor_escape_the_volume(server, canary, report)
 
 #: Every header name a response of ours may carry (uWSGI's http-socket adds none).
 OUR_HEADERS = {"connection", "content-type", "content-length", "last-modified", "accept-ranges", "etag",
-               "content-encoding", "cache-control", "vary", "content-range", "location", "allow", "retry-after"}
+               "content-encoding", "cache-control", "vary", "content-range", "location", "allow", "retry-after",
+               "content-security-policy"}
 CHANGING_DIR = "/harden1-changing"
 VERSIONS = [b"", b"v1", b"version two\n" * 3, bytes(range(256)) * 40, b"z" * 300_000]
 RAW_BYTES = st.binary(max_size=40)

@@ -187,6 +187,15 @@ def test_autoindex_cost_bounded_rows_rendered(walker):
     assert f"{MANY - MAX_LISTING} more entries not shown" in page
 
 
+def test_autoindex_cap_keeps_the_first_rows_of_the_requested_order(walker):
+    """Sorted listings (issue 13) select the first MAX_LISTING rows of their own
+    order, not of the name order."""
+    page = request(walker.port, "GET", WALK_DIR + "/many/?sort=name&order=desc").body.decode()
+    rows = re.findall(r'<a href="(f\d{4}\.txt)">', page)
+    assert rows == ["f%04d.txt" % i for i in range(MANY - 1, MANY - 1 - MAX_LISTING, -1)]
+    assert f"{MANY - MAX_LISTING} more entries not shown" in page
+
+
 def test_autoindex_listing_cached_within_the_freshness_bound(walker, volumes):
     fs = volumes["unbit003"]
     name = f"{WALK_DIR}/sub/new-{os.getpid()}.txt"
