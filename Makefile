@@ -54,7 +54,7 @@ unit: venv  ## the pure unit tests only (tests/test_*.py: seconds, nothing set u
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(UNIT_TESTS) $(PYTEST_ARGS)
 
 # what the targets make inside the clone (all in .gitignore)
-CLONE_FILES = $(VENV) build dist uwsgi bench-results uwsgi_gluster.egg-info $(wildcard uwsgi-gluster_*.deb)
+CLONE_FILES = $(strip $(VENV) build dist uwsgi bench-results uwsgi_gluster.egg-info $(wildcard uwsgi-gluster_*.deb))
 
 clean:  ## remove the files made in the clone: .venv, build/, dist/, ./uwsgi, bench-results/, egg-info, the .deb
 	rm -rf $(CLONE_FILES)

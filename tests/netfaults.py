@@ -17,14 +17,26 @@ def _stop_listening(listener: socket.socket) -> None:
     listener.close()
 
 
+
+def listening_socket(port: int, backlog: int = 64) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1:``port`` (closed again if that fails:
+    a port taken meanwhile must not leave an unclosed socket behind)."""
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class HungServer:
     """Accepts connections on 127.0.0.1 and never sends or reads a byte."""
 
     def __init__(self, port: int = 0) -> None:
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(64)
+        self.listener = listening_socket(port)
         self.port = self.listener.getsockname()[1]
         self.accepted: List[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -56,10 +68,7 @@ class Forwarder:
 
     def __init__(self, port: int, target: Tuple[str, int]) -> None:
         self.target = target
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(64)
+        self.listener = listening_socket(port)
         self.port = port
         self._sockets: List[socket.socket] = []
         self._lock = threading.Lock()

@@ -10,10 +10,11 @@
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 from netfaults import Forwarder, HungServer, wait_for
-from support import free_port, ours
+from support import ours
 
 INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}
@@ -50,10 +51,18 @@ def test_hung_first_server_is_given_up_after_the_timeout(volumes, tmp_path, repo
 
 
 def test_no_server_at_start_then_recovery_without_restart(volumes, tmp_path, report):
-    port = free_port()  # nothing listens here until the forwarder starts
+    # nothing listens here until the forwarder starts; a bound socket that does not
+    # listen refuses connections like a free port, and keeps any other process
+    # (an outgoing connection's ephemeral port) from taking the port meanwhile
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
     ini = INI % {"servers": f"127.0.0.1:{port}", "timeout": 5}
     with ours(ini, tmp_path).start(timeout=30) as server:
-        down = [server.get(path) for path in ("/hello.txt", "/sizes/10MiB.bin", "/index.html") * 3]
+        try:
+            down = [server.get(path) for path in ("/hello.txt", "/sizes/10MiB.bin", "/index.html") * 3]
+        finally:
+            holder.close()
         for reply in down:
             assert reply.status == 503, (reply.status, server.log())
             assert reply.header("Retry-After") and int(reply.header("Retry-After")) >= 1
