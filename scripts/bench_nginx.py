@@ -264,6 +264,7 @@ def bench_side(server, files: Dict[str, bytes], lua: Path, args) -> dict:
             f"{server.name} run: numbers will be noisy")
     try:
         server.start()
+        log(f"{server.name}: workers' RSS at start {server.rss() / MiB:.1f} MiB ({len(server.workers)} workers)")
         bench.verify(server, files)
         loads = {}
         for label, (path, connections, _, _) in LOADS.items():
@@ -272,7 +273,8 @@ def bench_side(server, files: Dict[str, bytes], lua: Path, args) -> dict:
             res = bench.run_wrk(server, label, path or "/", args, None if path else lua, connections=connections)
             res["cpu_percent"] = 100 * (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
             res["mbps"] = (res["bytes_per_s"] or 0) / 1e6
-            log(f"{server.name}: {label}: CPU {res['cpu_percent']:.0f}% of one core")
+            log(f"{server.name}: {label}: CPU {res['cpu_percent']:.0f}% of one core, workers' RSS "
+                f"{server.rss() / MiB:.1f} MiB")
             loads[label] = res
         rss = server.rss()
         log(f"{server.name}: workers' RSS after the loads {rss / MiB:.1f} MiB ({len(server.workers)} workers)")

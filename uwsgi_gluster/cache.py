@@ -25,6 +25,9 @@ Contract:
   recompute and an attacker can make any number of them). Files over
   ``max_file`` bytes are never cached, and there are at most ``max_entries``
   entries. The least recently used go first.
+* An entry may instead point at a copy in the instance's local cache
+  (:mod:`.localcache`, ``Entry.local``): revalidated the same way; the copy's
+  bytes are not charged here (the local cache has its own budget).
 * Thread-safe for uWSGI's threads: one lock around the bookkeeping, never
   held during a volume call. Each worker has its own cache (a worker process
   is its own libgfapi client); nothing is shared through uWSGI's cache2.
@@ -68,6 +71,7 @@ class Entry:
     extra: dict = field(default_factory=dict)  # per-entry memo for the responder (see FileCache.memo)
     cost: int = 0  # bytes charged to the budget for it
     cached: bool = False  # held by the cache now (its cost counts)
+    local: Any = None  # a .localcache.LocalCopy holding the bytes (then ``content`` is b"")
 
 
 @dataclass
@@ -162,11 +166,13 @@ class FileCache:
         self.forget(path)
         return None
 
-    def store(self, path: bytes, st, content: bytes) -> Entry:
+    def store(self, path: bytes, st, content: bytes, local: Any = None) -> Entry:
+        """Cache ``content`` (the whole file ``st`` describes), or, with ``local``
+        (and ``content`` b""), where a local copy of it is; the identity is ``st``'s."""
         identity = identity_of(st)
         entry = Entry(identity=identity, mode=st.st_mode, size=st.st_size, mtime=st.st_mtime,
                       mtime_ns=identity[2], ctime_ns=identity[3], ino=st.st_ino, content=content,
-                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content))
+                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content), local=local)
         if len(content) > self.max_file:
             return entry
         with self._lock:

@@ -19,14 +19,19 @@ import os
 
 import uwsgi
 
-from . import gfapi
+from . import gfapi, localcache, malloc
+from .cache import FileCache
 from .config import ConfigError, Settings, read_settings
 from .log import STATS_SIGNAL, log, worker_id
 from .mime import MimeTypes
 from .responder import MountApp, NoMount
 from .volume import Volume
 
-def build_apps(settings: Settings):
+#: Per-worker in-memory budget when the local cache holds the bigger files.
+MEMORY_MAX_BYTES = 8 << 20
+
+
+def build_apps(settings: Settings, local=None):
     """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
 
     The ``/`` mount (or :class:`NoMount`) comes first: the Python plugin makes
@@ -39,7 +44,10 @@ def build_apps(settings: Settings):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime)
+        cache = None
+        if local is not None:
+            cache = FileCache(max_bytes=MEMORY_MAX_BYTES, max_file=localcache.DEFAULT_MEMORY_MAX_FILE)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime, cache=cache, local=local)
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
     default = apps.pop(b"/", None) or NoMount()
@@ -77,6 +85,7 @@ def _register_stats_signal() -> None:
 
 
 def load() -> None:
+    malloc.tune()  # inherited by the workers: before their threads exist
     try:
         settings = read_settings()
     except ConfigError as exc:
@@ -84,7 +93,11 @@ def load() -> None:
         os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
-    apps, volumes = build_apps(settings)
+    local = None
+    if settings.mounts:
+        instance = (uwsgi.masterpid() if hasattr(uwsgi, "masterpid") else 0) or os.getpid()
+        local = localcache.from_environment(instance, fresh=worker_id() == 0, log=log)
+    apps, volumes = build_apps(settings, local)
     uwsgi.applications = apps
     _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker

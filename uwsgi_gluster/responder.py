@@ -53,6 +53,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths
 from .cache import MISSING, Entry, FileCache, identity_of
+from .localcache import LocalBody, LocalCache, LocalCopy
 from .mime import MimeTypes
 from .paths import normalize
 from .volume import Unavailable, Volume
@@ -64,6 +65,9 @@ MAX_LISTING = 1000
 #: own state) or that GlusterFS keeps for itself: never listed nor served.
 HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".landfill"))
 READ_SIZE = 1 << 20
+#: Local copies (or ranges of them) this big or bigger are sent with sendfile;
+#: smaller ones are read into memory and written with the headers.
+SENDFILE_MIN = 256 << 10
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
 Headers = Tuple[Tuple[str, str], ...]
@@ -154,6 +158,14 @@ class FileBody:
             gfapi.close(fd)
 
 
+class LocalGone(Exception):
+    """The local copy of the cached file ``path`` was removed since it was validated."""
+
+    def __init__(self, path: bytes):
+        super().__init__(path)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Opened:
     """A file or directory opened on the volume but not cached; owns ``fd``."""
@@ -202,10 +214,12 @@ class Request:
 class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
-    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None):
+    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None,
+                 local: Optional[LocalCache] = None):
         self.volume = volume
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
+        self.local = local
         options = volume.spec.options
         self.max_age = options.get("max-age")
         self.index = options.get("index", "index.html")
@@ -270,6 +284,11 @@ class MountApp:
         try:
             st = gfapi.fstat(fd)
             if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
+                if self.local is not None and statmod.S_ISREG(st.st_mode) and self.local.admits(st.st_size):
+                    entry = self._copy_locally(path, fd, st)
+                    if entry is not None:
+                        gfapi.close(fd)
+                        return entry
                 return Opened(fd, st)
             content = read_all(fd, st.st_size)
         except BaseException:
@@ -281,6 +300,21 @@ class MountApp:
             return Entry(identity=(st.st_ino, len(content), -1, -1), mode=st.st_mode, size=len(content),
                          mtime=st.st_mtime, mtime_ns=-1, ctime_ns=-1, ino=st.st_ino, content=content)
         return self.cache.store(path, st, content)
+
+    def _copy_locally(self, path: bytes, fd: int, st) -> Optional[Entry]:
+        """An :class:`Entry` for ``path`` whose bytes are a local copy (made now
+        from ``fd`` unless a worker already made it), or None (not copied)."""
+        local = self.local
+        assert local is not None
+        identity = identity_of(st)
+        name = local.name_of(self.volume.spec.volume, path, identity)
+        copy = local.existing(name, st.st_size, path)
+        if copy is None:
+            copy = local.fill(name, st.st_size, path, lambda offset, count: gfapi.pread_bytes(fd, offset, count),
+                              lambda: identity_of(gfapi.fstat(fd)) == identity)
+        if copy is None:
+            return None
+        return self.cache.store(path, st, b"", local=copy)
 
     def _real(self, fs: int, path: bytes) -> Tuple[bytes, object]:
         """The path on the volume that ``path`` names, with no symlink left in it,
@@ -311,7 +345,7 @@ class MountApp:
         self.cache.keep(key, (real, hops), len(real))
         return real, hops
 
-    def _file(self, fs: int, request: Request, path: bytes, loaded) -> Response:
+    def _file(self, fs: int, request: Request, path: bytes, loaded, retried: bool = False) -> Response:
         content_type = self.mime.lookup(path)
         encoding = ""
         if self.precompressed:
@@ -320,6 +354,20 @@ class MountApp:
                 loaded, encoding = self._pick_encoding(fs, path, accept, loaded)
         try:
             return self._file_response(request, loaded, content_type, encoding)
+        except LocalGone as gone:  # evicted since validated: make a new copy (or stream), once
+            self.cache.forget(gone.path)
+            if retried:
+                return unavailable(1)
+            try:
+                again = self._load(fs, path)
+            except OSError as exc:
+                return _error_response(exc)
+            if again is MISSING:
+                return NOT_FOUND
+            if not statmod.S_ISREG(again.mode):
+                again.close()
+                return FORBIDDEN
+            return self._file(fs, request, path, again, retried=True)
         except BaseException:
             if isinstance(loaded, Opened):
                 loaded.close()
@@ -407,9 +455,30 @@ class MountApp:
         if request.method == "HEAD" or length == 0:
             return finish(Response(status, tuple(headers)))
         if isinstance(loaded, Entry):
+            if loaded.local is not None:
+                return Response(status, tuple(headers), self._local_body(loaded.local, start, length))
             content = loaded.content
             return Response(status, tuple(headers), (content if length == size else content[start:start + length],))
         return Response(status, tuple(headers), FileBody(loaded.fd, start, length))
+
+    def _local_body(self, copy: LocalCopy, start: int, length: int):
+        """Bytes ``[start, start + length)`` of a local copy: read into one bytes
+        object below :data:`SENDFILE_MIN` (uWSGI then writes headers and body in
+        one ``writev``: no Nagle/delayed-ACK stall on keep-alive connections),
+        else the open copy (sendfile). Raises :class:`LocalGone`."""
+        assert self.local is not None
+        body = self.local.open(copy, start, length)
+        if body is None:
+            raise LocalGone(copy.path)
+        if length >= SENDFILE_MIN:
+            return body
+        try:
+            data = body.read(length)
+        finally:
+            body.close()
+        if len(data) != length:
+            raise LocalGone(copy.path)
+        return (data,)
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
@@ -481,7 +550,12 @@ class MountApp:
         )
         response = self.respond(request)
         start_response(response.status, list(response.headers))
-        return response.body
+        body = response.body
+        if type(body) is LocalBody and body.whole:  # a whole local copy: uWSGI sends it with sendfile
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None:
+                return wrapper(body)
+        return body
 
 
 class NoMount:
