@@ -83,8 +83,8 @@ plugins = glusterfs
 {socket}-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume={{volume}},server=127.0.0.1:0
 master = true
-processes = 2
-threads = 15
+processes = {processes}
+threads = {threads}
 listen = 1024
 disable-logging = true
 """
@@ -342,7 +342,7 @@ def profile_ours(files: Dict[str, bytes], lua: Path, args) -> int:
     """py-spy on our worker 1 during each load (``--profile``)."""
     if not bench.PYSPY.exists():
         raise Broken(f"{bench.PYSPY} missing: pip install -e '.[bench]' (make bench installs it)")
-    server = Ours("ours-profile", bench.OURS_CMD, OURS_INI.format(socket=args.socket))
+    server = Ours("ours-profile", bench.OURS_CMD, OURS_INI.format(socket=args.socket, processes=args.processes, threads=args.ours_threads))
     try:
         server.start()
         bench.verify(server, files)
@@ -374,6 +374,10 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=int(env("WRK_THREADS", "2")), help="wrk threads (env WRK_THREADS)")
     p.add_argument("--socket", choices=("http11-socket", "http-socket"), default=env("SOCKET", "http11-socket"),
                    help="our socket type (env SOCKET)")
+    p.add_argument("--processes", type=int, default=int(env("OURS_PROCESSES", "2")),
+                   help="our worker processes (env OURS_PROCESSES; README recommends 2 on 2 cores)")
+    p.add_argument("--ours-threads", type=int, default=int(env("OURS_THREADS", "15")),
+                   help="threads per worker (env OURS_THREADS; README recommends 15)")
     p.add_argument("--only", choices=("ours", "nginx"), default=env("ONLY") or None, help="one side only (env ONLY)")
     p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")
     p.add_argument("--no-chart", action="store_true")
@@ -411,7 +415,7 @@ def main(argv=None) -> int:
             finally:
                 umount_fuse()
         if args.only in (None, "ours"):
-            ours = Ours("ours", bench.OURS_CMD, OURS_INI.format(socket=args.socket))
+            ours = Ours("ours", bench.OURS_CMD, OURS_INI.format(socket=args.socket, processes=args.processes, threads=args.ours_threads))
             results["ours"] = bench_side(ours, files, lua, args)
     except (Broken, subprocess.CalledProcessError) as exc:
         print(f"[bench-nginx] BROKEN: {exc}", file=sys.stderr)

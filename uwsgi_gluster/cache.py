@@ -39,7 +39,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Optional, Tuple
+from typing import Any, Callable, Hashable, List, Optional, Tuple
 
 DEFAULT_FRESHNESS = 1.0
 DEFAULT_MAX_BYTES = 64 << 20
@@ -72,12 +72,14 @@ class Entry:
     cost: int = 0  # bytes charged to the budget for it
     cached: bool = False  # held by the cache now (its cost counts)
     local: Any = None  # a .localcache.LocalCopy holding the bytes (then ``content`` is b"")
+    used: bool = False  # served since it was last validated (see FileCache.due)
 
 
 @dataclass
 class _Missing:
     validated_at: float
     cost: int
+    used: bool = False
 
 
 @dataclass
@@ -85,6 +87,7 @@ class _Kept:
     value: Any
     validated_at: float
     cost: int
+    used: bool = False
 
 
 MISSING = object()  # what lookup() answers for a cached "no such file"
@@ -150,6 +153,7 @@ class FileCache:
                 self._entries.move_to_end(path)
             if now - value.validated_at < self.freshness:
                 self.hits += 1
+                value.used = True
                 return MISSING if isinstance(value, _Missing) else value
         self.revalidations += 1
         try:
@@ -162,6 +166,7 @@ class FileCache:
             return None
         if isinstance(value, Entry) and identity_of(st) == value.identity:
             value.validated_at = self._clock()
+            value.used = True
             return value
         self.forget(path)
         return None
@@ -228,7 +233,40 @@ class FileCache:
                 self._drop(key)
                 return None
             self._entries.move_to_end(key)
+            held.used = True
             return held.value
+
+    def due(self, age: float) -> List[Tuple[Hashable, str]]:
+        """Keys served since their last validation that were validated at least
+        ``age`` seconds ago, with their kind: ``"file"``, ``"missing"`` or
+        ``"kept"`` (for a background refresher, see :mod:`.refresher`)."""
+        now = self._clock()
+        found: List[Tuple[Hashable, str]] = []
+        with self._lock:
+            for key, value in self._entries.items():
+                if value.used and now - value.validated_at >= age:
+                    found.append((key, "kept" if isinstance(value, _Kept) else "file"))
+            for key, value in self._missing.items():
+                if value.used and now - value.validated_at >= age:
+                    found.append((key, "missing"))
+        return found
+
+    def confirm(self, path: bytes, st, since: float) -> None:
+        """The volume said ``st`` (None: no such file) for ``path`` at a moment
+        after ``since`` (a clock reading): an entry still matching it counts
+        as validated at ``since``; one that does not is dropped."""
+        with self._lock:
+            value = self._entries.get(path)
+            if value is None:
+                value = self._missing.get(path)
+            if value is None or isinstance(value, _Kept):
+                return
+            if (st is None) == isinstance(value, _Missing) and (st is None or identity_of(st) == value.identity):
+                if since > value.validated_at:
+                    value.validated_at = since
+                    value.used = False
+                return
+            self._drop(path)
 
     def forget(self, path: bytes) -> None:
         with self._lock:

@@ -59,13 +59,21 @@ def connect_all(volumes) -> None:
         volume.connect()
 
 
-def _install_post_fork(volumes) -> None:
+def start_refreshers(apps) -> None:
+    """One background revalidation thread per mount, in this worker."""
+    for app in apps.values():
+        if isinstance(app, MountApp):
+            app.start_refresher(log)
+
+
+def _install_post_fork(apps, volumes) -> None:
     previous = getattr(uwsgi, "post_fork_hook", None)
 
     def post_fork():
         if previous:
             previous()
         connect_all(volumes)
+        start_refreshers(apps)
 
     uwsgi.post_fork_hook = post_fork
 
@@ -102,8 +110,9 @@ def load() -> None:
     _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker
         connect_all(volumes)
+        start_refreshers(apps)
     else:
-        _install_post_fork(volumes)
+        _install_post_fork(apps, volumes)
 
 
 load()

@@ -51,7 +51,7 @@ import stat as statmod
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
 
-from . import gfapi, http, paths
+from . import gfapi, http, paths, refresher
 from .cache import MISSING, Entry, FileCache, identity_of
 from .localcache import LocalBody, LocalCache, LocalCopy
 from .mime import MimeTypes
@@ -333,10 +333,14 @@ class MountApp:
         cache for its freshness bound."""
         if path == b"/":
             return path, 0
-        key = ("dir", path)
-        known = self.cache.kept(key)
+        known = self.cache.kept(("dir", path))
         if known is not None:
             return known
+        return self._resolve_dir(fs, path)
+
+    def _resolve_dir(self, fs: int, path: bytes) -> Tuple[bytes, int]:
+        """Walk directory ``path`` on the volume and keep the result (see :meth:`_real_dir`)."""
+        key = ("dir", path)
         real, st, hops = paths.resolve(path, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
                                        follow=self.symlinks)
         if not statmod.S_ISDIR(st.st_mode):
@@ -537,6 +541,29 @@ class MountApp:
             page = http.render_index(os.fsdecode(script_name + base), entries, omitted=total - len(entries))
             self.cache.keep(key, page, len(page))
             return page
+
+    # -- background revalidation -------------------------------------------
+
+    def start_refresher(self, log) -> None:
+        """Keep this worker's hot cache entries validated from a background
+        thread (:mod:`.refresher`); call once per worker, after fork."""
+
+        def stat(path: bytes):
+            try:
+                fs = self.volume.handle()
+            except Unavailable:
+                raise OSError(errno.ENOTCONN, "volume unavailable") from None
+            return self._real(fs, path)[1]
+
+        def refresh_kept(key) -> None:
+            if not (isinstance(key, tuple) and key[0] == "dir"):
+                return  # listings just expire
+            try:
+                self._resolve_dir(self.volume.handle(), key[1])
+            except (OSError, Unavailable):
+                self.cache.forget(key)
+
+        refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log)
 
     # -- WSGI ---------------------------------------------------------------
 

@@ -222,3 +222,33 @@ def test_budget_bounds_the_directory_and_evicted_copies_are_refilled(volumes, tm
         # evicted while validated in a worker's memory: refilled or streamed, never wrong
         for path, data in files.items():
             assert {(r.status, r.body) for r in warm(srv, path, times=4)} == {(200, data)}
+
+
+@pytest.mark.parametrize("size", [100, len(BIG)])
+def test_hot_file_rewritten_in_place_under_steady_requests(server, volumes, size):
+    """Requests never stop, so the background refresher keeps the entry validated
+    (uwsgi_gluster/refresher.py): an in-place rewrite keeping size and mtime must
+    still be served in its new form within the bound, by every worker."""
+    fs = volumes["unbit003"]
+    path = f"/speed-lc/hot-{size}.bin"
+    old, new = os.urandom(size), os.urandom(size)
+    write_file(fs, path, old, mtime=MTIME)
+    time.sleep(BOUND)
+    end = time.monotonic() + 2.5
+    while time.monotonic() < end:  # hot: served continuously, across refresher passes
+        assert server.get(path).body == old
+    fd = gfapi.open_file(fs, path, os.O_WRONLY)
+    try:
+        gfapi.pwrite_all(fd, new)
+    finally:
+        gfapi.close(fd)
+    gfapi.set_mtime(fs, path, MTIME)
+    changed_at = time.monotonic()
+    late = []
+    while time.monotonic() < changed_at + BOUND + 1.5:
+        started = time.monotonic()
+        body = server.get(path).body
+        assert body in (old, new)
+        if started - changed_at > BOUND:
+            late.append(body == new)
+    assert late and all(late)

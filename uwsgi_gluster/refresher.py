@@ -1,0 +1,74 @@
+"""Background revalidation: keeps the hot entries of a worker's cache validated
+so that requests do not wait for the per-second ``glfs_stat``.
+
+Contract:
+
+* One daemon thread per mount per worker (:func:`start`, after the worker
+  connected its volumes). Every :data:`PERIOD` x freshness it asks the cache
+  for the entries served since their last validation and validated at least
+  :data:`AGE` x freshness ago (:meth:`.cache.FileCache.due`) and revalidates
+  each against the volume the same way a request would (``stat`` of the
+  path, identity compared); a match counts as validated at the moment just
+  before the volume was asked, so the freshness bound is never stretched;
+  a change drops the entry. Cold entries are left to expire.
+* It only ever makes entries fresher or drops them: a request that finds an
+  entry past the bound still revalidates it itself (the refresher may be
+  behind, e.g. with a slow volume). Volume errors other than "no such file"
+  leave the entry to the request path.
+* The thread never ends on an exception: it logs one line and goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from typing import Callable, Hashable, Optional
+
+from .cache import FileCache
+
+#: Entries validated this many freshness periods ago are revalidated ahead of time.
+AGE = 0.5
+#: The refresher wakes every PERIOD x freshness.
+PERIOD = 0.2
+_GONE = (errno.ENOENT, errno.ENOTDIR)
+
+
+def refresh_once(cache: FileCache, stat: Callable[[bytes], object],
+                 refresh_kept: Callable[[Hashable], None], clock: Callable[[], float] = time.monotonic) -> int:
+    """One pass; the number of keys revalidated."""
+    done = 0
+    for key, kind in cache.due(AGE * cache.freshness):
+        since = clock()
+        if kind == "kept":
+            refresh_kept(key)
+            done += 1
+            continue
+        try:
+            st: Optional[object] = stat(key)  # type: ignore[arg-type]
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                continue
+            st = None
+        cache.confirm(key, st, since)  # type: ignore[arg-type]
+        done += 1
+    return done
+
+
+def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
+          refresh_kept: Callable[[Hashable], None], log: Callable[[str], None]) -> threading.Thread:
+    def run() -> None:
+        failed = False
+        while True:
+            time.sleep(PERIOD * cache.freshness)
+            try:
+                refresh_once(cache, stat, refresh_kept)
+                failed = False
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
+                if not failed:
+                    log(f"background revalidation of {name}: {exc!r} (requests revalidate themselves)")
+                failed = True
+
+    thread = threading.Thread(target=run, name=f"glusterfs-refresh {name}", daemon=True)
+    thread.start()
+    return thread
