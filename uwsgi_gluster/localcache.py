@@ -42,6 +42,7 @@ import itertools
 import os
 import shutil
 import stat as statmod
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -364,6 +365,29 @@ class LocalCache:
                     except OSError:
                         pass
         return total
+
+
+_IPPROTO_TCP, _TCP_NODELAY = 6, 1
+_ONE = ctypes.c_int(1)
+try:
+    _setsockopt = ctypes.CDLL(None, use_errno=True).setsockopt
+    _setsockopt.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
+    _setsockopt.restype = ctypes.c_int
+except (OSError, AttributeError):  # pragma: no cover - no libc
+    _setsockopt = None
+
+
+def no_delay() -> None:
+    """TCP_NODELAY on the connection of uWSGI's current request (nothing outside
+    uWSGI, on a unix socket, or on any error)."""
+    module = sys.modules.get("uwsgi")
+    if module is None or _setsockopt is None:
+        return
+    try:
+        fd = module.connection_fd()
+    except Exception:  # noqa: BLE001 - no current request
+        return
+    _setsockopt(fd, _IPPROTO_TCP, _TCP_NODELAY, ctypes.byref(_ONE), ctypes.sizeof(_ONE))
 
 
 def getenv(name: str) -> Optional[str]:

@@ -15,22 +15,28 @@ Contract:
   entry past the bound still revalidates it itself (the refresher may be
   behind, e.g. with a slow volume). Volume errors other than "no such file"
   leave the entry to the request path.
+* Every :data:`TRIM_EVERY` passes it returns freed heap memory to the system
+  (:func:`.malloc.trim`): worker RSS follows what is in use.
 * The thread never ends on an exception: it logs one line and goes on.
 """
 
 from __future__ import annotations
 
 import errno
+import itertools
 import threading
 import time
 from typing import Callable, Hashable, Optional
 
+from . import malloc
 from .cache import FileCache
 
 #: Entries validated this many freshness periods ago are revalidated ahead of time.
 AGE = 0.5
 #: The refresher wakes every PERIOD x freshness.
 PERIOD = 0.2
+#: ... and every TRIM_EVERY wake-ups gives freed heap memory back (malloc_trim).
+TRIM_EVERY = 25
 _GONE = (errno.ENOENT, errno.ENOTDIR)
 
 
@@ -59,10 +65,12 @@ def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
           refresh_kept: Callable[[Hashable], None], log: Callable[[str], None]) -> threading.Thread:
     def run() -> None:
         failed = False
-        while True:
+        for turn in itertools.count(1):
             time.sleep(PERIOD * cache.freshness)
             try:
                 refresh_once(cache, stat, refresh_kept)
+                if turn % TRIM_EVERY == 0:
+                    malloc.trim()
                 failed = False
             except Exception as exc:  # noqa: BLE001 - the thread must outlive any failure
                 if not failed:

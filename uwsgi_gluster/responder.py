@@ -53,7 +53,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths, refresher
 from .cache import MISSING, Entry, FileCache, identity_of
-from .localcache import LocalBody, LocalCache, LocalCopy
+from .localcache import LocalBody, LocalCache, LocalCopy, no_delay
 from .mime import MimeTypes
 from .paths import normalize
 from .volume import Unavailable, Volume
@@ -65,8 +65,8 @@ MAX_LISTING = 1000
 #: own state) or that GlusterFS keeps for itself: never listed nor served.
 HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".landfill"))
 READ_SIZE = 1 << 20
-#: Local copies (or ranges of them) this big or bigger are sent with sendfile;
-#: smaller ones are read into memory and written with the headers.
+#: Ranges of local copies this big or bigger are read in chunks; smaller ones
+#: are read into one bytes object (written with the headers in one writev).
 SENDFILE_MIN = 256 << 10
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
@@ -466,15 +466,15 @@ class MountApp:
         return Response(status, tuple(headers), FileBody(loaded.fd, start, length))
 
     def _local_body(self, copy: LocalCopy, start: int, length: int):
-        """Bytes ``[start, start + length)`` of a local copy: read into one bytes
-        object below :data:`SENDFILE_MIN` (uWSGI then writes headers and body in
-        one ``writev``: no Nagle/delayed-ACK stall on keep-alive connections),
-        else the open copy (sendfile). Raises :class:`LocalGone`."""
+        """Bytes ``[start, start + length)`` of a local copy: the open copy
+        (the whole file: sendfile, see :meth:`__call__`; a big range: read in
+        chunks), or a range below :data:`SENDFILE_MIN` read into one bytes
+        object. Raises :class:`LocalGone`."""
         assert self.local is not None
         body = self.local.open(copy, start, length)
         if body is None:
             raise LocalGone(copy.path)
-        if length >= SENDFILE_MIN:
+        if body.whole or length >= SENDFILE_MIN:
             return body
         try:
             data = body.read(length)
@@ -581,6 +581,9 @@ class MountApp:
         if type(body) is LocalBody and body.whole:  # a whole local copy: uWSGI sends it with sendfile
             wrapper = environ.get("wsgi.file_wrapper")
             if wrapper is not None:
+                # headers and body leave in two writes: without TCP_NODELAY a small body
+                # waits for the client's delayed ACK (40 ms) on a kept-alive connection
+                no_delay()
                 return wrapper(body)
         return body
 
