@@ -86,6 +86,7 @@ master = true
 processes = {processes}
 threads = {threads}
 listen = 1024
+tcp-nodelay = true
 disable-logging = true
 """
 

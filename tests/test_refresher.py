@@ -18,11 +18,11 @@ def test_hot_entry_stays_fresh_without_a_request_stat():
     cache = FileCache(clock=clock)
     cache.store(b"/a", st(), b"abc")
     assert cache.lookup(b"/a", never).content == b"abc"  # served: hot
-    clock.now += 0.6
+    clock.now += 0.7
     calls = []
     assert refresher.refresh_once(cache, lambda p: calls.append(p) or st(), lambda k: None, clock) == 1
     assert calls == [b"/a"]
-    clock.now += 0.7  # 1.3 s after the store, 0.7 s after the background stat
+    clock.now += 0.7  # 1.4 s after the store, 0.7 s after the background stat
     assert cache.lookup(b"/a", never).content == b"abc"
 
 
@@ -31,7 +31,7 @@ def test_validated_at_is_the_moment_before_the_volume_was_asked():
     cache = FileCache(clock=clock)
     cache.store(b"/a", st(), b"abc")
     cache.lookup(b"/a", never)
-    clock.now += 0.6
+    clock.now += 0.7
     asked_at = clock.now
 
     def slow_stat(_path):
@@ -52,7 +52,7 @@ def test_changed_or_deleted_file_is_dropped_by_the_refresher():
     cache.store(b"/gone", st(ino=2), b"xyz")
     cache.lookup(b"/changed", never)
     cache.lookup(b"/gone", never)
-    clock.now += 0.6
+    clock.now += 0.7
 
     def stat(path):
         if path == b"/gone":
@@ -70,7 +70,7 @@ def test_cold_entries_and_volume_errors_are_left_to_the_request_path():
     cache.store(b"/cold", st(), b"abc")  # never served since stored
     cache.store(b"/hot", st(ino=3), b"def")
     cache.lookup(b"/hot", never)
-    clock.now += 0.6
+    clock.now += 0.7
     asked = []
 
     def down(path):
@@ -92,7 +92,7 @@ def test_missing_and_kept_entries():
     cache.keep(("dir", b"/d"), (b"/d", 0), 2)
     assert cache.lookup(b"/x.gz", never) is MISSING
     assert cache.kept(("dir", b"/d")) == (b"/d", 0)
-    clock.now += 0.6
+    clock.now += 0.7
     kept = []
 
     def stat(path):
@@ -100,11 +100,11 @@ def test_missing_and_kept_entries():
 
     assert refresher.refresh_once(cache, stat, kept.append, clock) == 2
     assert kept == [("dir", b"/d")]
-    clock.now += 0.6
+    clock.now += 0.7
     assert cache.lookup(b"/x.gz", never) is MISSING
     clock.now += 0.1
     cache.remember_missing(b"/y")
     cache.lookup(b"/y", never)
-    clock.now += 0.6
+    clock.now += 0.7
     refresher.refresh_once(cache, lambda p: st(), kept.append, clock)  # /y appeared
     assert cache.lookup(b"/y", never) is None

@@ -334,24 +334,20 @@ class LocalCache:
 
     def open(self, copy: LocalCopy, start: int, length: int) -> Optional[LocalBody]:
         """The copy's bytes ``[start, start + length)``, or None if the copy is gone
-        (evicted) or is not ``copy.size`` bytes long. Marks it used."""
-        path = os.path.join(self.directory, copy.name)
+        (evicted). Marks it used. (A copy in place is whole and never changes:
+        it was renamed into this private directory complete, under a name that
+        includes its size.)"""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(self.directory + "/" + copy.name, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             return None
         now = self._clock()
-        try:
-            st = os.fstat(fd)
-            if st.st_size != copy.size:
-                os.close(fd)
-                return None
-            if now - copy.used_at >= self.freshness:
-                copy.used_at = now
+        if now - copy.used_at >= self.freshness:
+            copy.used_at = now
+            try:
                 os.utime(fd)
-        except OSError:
-            os.close(fd)
-            return None
+            except OSError:
+                pass
         return LocalBody(fd, start, length, whole=(start == 0 and length == copy.size))
 
     def size_bytes(self) -> int:
@@ -377,11 +373,26 @@ except (OSError, AttributeError):  # pragma: no cover - no libc
     _setsockopt = None
 
 
+def _core_sets_nodelay() -> bool:
+    module = sys.modules.get("uwsgi")
+    opt = getattr(module, "opt", None) or {}
+    return bool(opt.get("tcp-nodelay") or opt.get(b"tcp-nodelay"))
+
+
+_core_nodelay: Optional[bool] = None
+
+
 def no_delay() -> None:
-    """TCP_NODELAY on the connection of uWSGI's current request (nothing outside
-    uWSGI, on a unix socket, or on any error)."""
+    """TCP_NODELAY on the connection of uWSGI's current request, unless uWSGI
+    already sets it on every connection (``tcp-nodelay``, README's recommended
+    configuration). Nothing outside uWSGI, on a unix socket, or on any error."""
+    global _core_nodelay
     module = sys.modules.get("uwsgi")
     if module is None or _setsockopt is None:
+        return
+    if _core_nodelay is None:
+        _core_nodelay = _core_sets_nodelay()
+    if _core_nodelay:
         return
     try:
         fd = module.connection_fd()

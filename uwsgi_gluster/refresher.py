@@ -3,7 +3,8 @@ so that requests do not wait for the per-second ``glfs_stat``.
 
 Contract:
 
-* One daemon thread per mount per worker (:func:`start`, after the worker
+* One daemon thread per mount per worker (plus :data:`THREADS` for the
+  volume calls of a pass) (:func:`start`, after the worker
   connected its volumes). Every :data:`PERIOD` x freshness it asks the cache
   for the entries served since their last validation and validated at least
   :data:`AGE` x freshness ago (:meth:`.cache.FileCache.due`) and revalidates
@@ -26,49 +27,59 @@ import errno
 import itertools
 import threading
 import time
-from typing import Callable, Hashable, Optional
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Hashable, Optional, Tuple
 
 from . import malloc
 from .cache import FileCache
 
 #: Entries validated this many freshness periods ago are revalidated ahead of time.
-AGE = 0.5
+AGE = 0.6
 #: The refresher wakes every PERIOD x freshness.
-PERIOD = 0.2
+PERIOD = 0.15
+#: Volume calls of one pass run on this many threads (each waits for a round trip).
+THREADS = 4
 #: ... and every TRIM_EVERY wake-ups gives freed heap memory back (malloc_trim).
 TRIM_EVERY = 25
 _GONE = (errno.ENOENT, errno.ENOTDIR)
 
 
 def refresh_once(cache: FileCache, stat: Callable[[bytes], object],
-                 refresh_kept: Callable[[Hashable], None], clock: Callable[[], float] = time.monotonic) -> int:
-    """One pass; the number of keys revalidated."""
-    done = 0
-    for key, kind in cache.due(AGE * cache.freshness):
+                 refresh_kept: Callable[[Hashable], None], clock: Callable[[], float] = time.monotonic,
+                 pool: Optional[ThreadPoolExecutor] = None) -> int:
+    """One pass (its volume calls spread over ``pool``'s threads if given); the
+    number of keys revalidated."""
+
+    def check(item: Tuple[Hashable, str]) -> bool:
+        key, kind = item
         since = clock()
         if kind == "kept":
             refresh_kept(key)
-            done += 1
-            continue
+            return True
         try:
             st: Optional[object] = stat(key)  # type: ignore[arg-type]
         except OSError as exc:
             if exc.errno not in _GONE:
-                continue
+                return False
             st = None
         cache.confirm(key, st, since)  # type: ignore[arg-type]
-        done += 1
-    return done
+        return True
+
+    due = cache.due(AGE * cache.freshness)
+    results = pool.map(check, due) if pool is not None and len(due) > 1 else map(check, due)
+    return sum(1 for done in results if done)
 
 
 def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
           refresh_kept: Callable[[Hashable], None], log: Callable[[str], None]) -> threading.Thread:
+    pool = ThreadPoolExecutor(THREADS, thread_name_prefix=f"glusterfs-refresh {name}")
+
     def run() -> None:
         failed = False
         for turn in itertools.count(1):
             time.sleep(PERIOD * cache.freshness)
             try:
-                refresh_once(cache, stat, refresh_kept)
+                refresh_once(cache, stat, refresh_kept, pool=pool)
                 if turn % TRIM_EVERY == 0:
                     malloc.trim()
                 failed = False

@@ -53,6 +53,7 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths, refresher
 from .cache import MISSING, Entry, FileCache, identity_of
+from .hotpath import HotResponses
 from .localcache import LocalBody, LocalCache, LocalCopy, no_delay
 from .mime import MimeTypes
 from .paths import normalize
@@ -78,6 +79,8 @@ class Response:
     status: str
     headers: Headers
     body: Iterable[bytes] = ()
+    #: the in-memory cache entry the body is (a whole-file answer), for :mod:`.hotpath`
+    entry: Optional[Entry] = None
 
 
 def _plain(status: str, text: str, extra: Headers = ()) -> Response:
@@ -229,6 +232,7 @@ class MountApp:
         self.dotfiles = options.get("dotfiles", False)
         self._listing_lock = threading.Lock()
         self.cache_control = http.cache_control(self.max_age)
+        self.hot = HotResponses(self.cache.freshness, self.precompressed)
 
     # -- request -> response ------------------------------------------------
 
@@ -460,9 +464,12 @@ class MountApp:
             return finish(Response(status, tuple(headers)))
         if isinstance(loaded, Entry):
             if loaded.local is not None:
-                return Response(status, tuple(headers), self._local_body(loaded.local, start, length))
+                body = self._local_body(loaded.local, start, length)
+                return Response(status, tuple(headers), body, entry=loaded if length == size else None)
             content = loaded.content
-            return Response(status, tuple(headers), (content if length == size else content[start:start + length],))
+            if length == size:
+                return Response(status, tuple(headers), (content,), entry=loaded)
+            return Response(status, tuple(headers), (content[start:start + length],))
         return Response(status, tuple(headers), FileBody(loaded.fd, start, length))
 
     def _local_body(self, copy: LocalCopy, start: int, length: int):
@@ -568,6 +575,17 @@ class MountApp:
     # -- WSGI ---------------------------------------------------------------
 
     def __call__(self, environ, start_response):
+        hot = self.hot.answer(environ)
+        if hot is not None:
+            entry, status, headers, body = hot
+            if entry.local is None:
+                start_response(status, list(headers))
+                return body
+            copy = self.local.open(entry.local, 0, entry.size) if self.local is not None else None
+            if copy is not None:
+                start_response(status, list(headers))
+                return self._send_local(environ, copy)
+            self.hot.forget(environ)  # evicted: the full path makes a new copy
         request = Request(
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "").encode("latin-1"),
@@ -578,7 +596,18 @@ class MountApp:
         response = self.respond(request)
         start_response(response.status, list(response.headers))
         body = response.body
-        if type(body) is LocalBody and body.whole:  # a whole local copy: uWSGI sends it with sendfile
+        if type(body) is LocalBody:
+            if response.entry is not None:
+                self.hot.remember(environ, response.entry, response.status, response.headers, None)
+            return self._send_local(environ, body)
+        if response.entry is not None:
+            self.hot.remember(environ, response.entry, response.status, response.headers, body)
+        return body
+
+    @staticmethod
+    def _send_local(environ, body: LocalBody):
+        """A whole local copy goes to uWSGI's sendfile (``wsgi.file_wrapper``)."""
+        if body.whole:
             wrapper = environ.get("wsgi.file_wrapper")
             if wrapper is not None:
                 # headers and body leave in two writes: without TCP_NODELAY a small body
