@@ -108,3 +108,57 @@ def test_missing_and_kept_entries():
     clock.now += 0.7
     refresher.refresh_once(cache, lambda p: st(), kept.append, clock)  # /y appeared
     assert cache.lookup(b"/y", never) is None
+
+
+def test_files_of_one_directory_revalidated_from_one_listing():
+    clock = Clock()
+    cache = FileCache(clock=clock)
+    paths = [b"/d/f%d" % i for i in range(6)]
+    for i, path in enumerate(paths):
+        cache.store(path, st(ino=10 + i), b"abc")
+        cache.lookup(path, never)
+    cache.store(b"/e/alone", st(ino=99), b"abc")
+    cache.lookup(b"/e/alone", never)
+    clock.now += 0.7
+    listing = {b"f%d" % i: st(ino=10 + i) for i in range(6)}
+    listing[b"f1"] = st(ino=11, ctime=61)  # rewritten in place
+    del listing[b"f2"]  # deleted
+    listing[b"f3"] = st(ino=13, mode=0o120777)  # now a symlink: asked with stat
+    listings, stats = [], []
+
+    def list_dir(directory, wanted):
+        listings.append((directory, wanted))
+        return listing
+
+    def stat(path):
+        stats.append(path)
+        return st(ino=13) if path == b"/d/f3" else st(ino=99)
+
+    assert refresher.refresh_once(cache, stat, lambda k: None, clock, list_dir=list_dir) == 7
+    assert listings == [(b"/d", 6)]
+    assert sorted(stats) == [b"/d/f3", b"/e/alone"]  # a lone file of its directory: one stat
+    clock.now += 0.5
+    for i in (0, 3, 4, 5):
+        assert cache.lookup(paths[i], never) is not None
+    assert cache.lookup(paths[1], lambda p: st(ino=11, ctime=61)) is None
+    assert cache.lookup(paths[2], lambda p: st(ino=12)) is None
+
+
+def test_refused_or_failed_listing_falls_back_to_stat():
+    for answer in (None, OSError(errno.EIO, "io")):
+        clock = Clock()
+        cache = FileCache(clock=clock)
+        paths = [b"/big/f%d" % i for i in range(5)]
+        for path in paths:
+            cache.store(path, st(), b"abc")
+            cache.lookup(path, never)
+        clock.now += 0.7
+        stats = []
+
+        def list_dir(directory, wanted):
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        refresher.refresh_once(cache, lambda p: stats.append(p) or st(), lambda k: None, clock, list_dir=list_dir)
+        assert sorted(stats) == paths
