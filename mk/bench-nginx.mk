@@ -13,7 +13,7 @@ bench-nginx: venv gluster $(BENCH_STAMP)  ## ours against tuned nginx over a FUS
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 	$(BIN)/python scripts/bench_nginx.py $(BENCH_ARGS)
 
-.PHONY: bench-nginx-profile
+.PHONY: nginx-profile
 
-bench-nginx-profile: venv gluster $(BENCH_STAMP)  ## py-spy on our worker 1 under each bench-nginx load (ours only)
+nginx-profile: venv gluster $(BENCH_STAMP)  ## py-spy on our worker 1 under each bench-nginx load (ours only)
 	$(BIN)/python scripts/bench_nginx.py --profile $(BENCH_ARGS)
