@@ -11,9 +11,7 @@ Contract:
   each against the volume the same way a request would (``stat`` of the
   path, identity compared); a match counts as validated at the moment just
   before the volume was asked, so the freshness bound is never stretched;
-  a change drops the entry. Cold entries are left to expire. Due files of one
-  directory (at least :data:`BATCH_MIN`) are revalidated from one listing of
-  it with their stats (``readdirplus``): one round trip instead of one each.
+  a change drops the entry. Cold entries are left to expire.
 * It only ever makes entries fresher or drops them: a request that finds an
   entry past the bound still revalidates it itself (the refresher may be
   behind, e.g. with a slow volume). Volume errors other than "no such file"
@@ -27,12 +25,10 @@ from __future__ import annotations
 
 import errno
 import itertools
-import stat as statmod
 import threading
 import time
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, Hashable, List, Optional, Tuple
+from typing import Callable, Hashable, Optional, Tuple
 
 from . import malloc
 from .cache import FileCache
@@ -48,83 +44,34 @@ TRIM_EVERY = 25
 _GONE = (errno.ENOENT, errno.ENOTDIR)
 
 
-#: Where at least this many due files share a directory, one listing of the
-#: directory (readdirplus: names with their stat) revalidates them all.
-BATCH_MIN = 4
-#: A listing is abandoned past LISTING_FACTOR x (files due in it) + 64 entries.
-LISTING_FACTOR = 8
-
-#: ``list_dir(directory, wanted)`` -> ``{name: stat}`` of the directory as the
-#: volume has it now, or None when listing it is not worth it (too big for the
-#: ``wanted`` files); raises OSError.
-ListDir = Callable[[bytes, int], Optional[Dict[bytes, object]]]
-
-
 def refresh_once(cache: FileCache, stat: Callable[[bytes], object],
                  refresh_kept: Callable[[Hashable], None], clock: Callable[[], float] = time.monotonic,
-                 pool: Optional[ThreadPoolExecutor] = None, list_dir: Optional[ListDir] = None) -> int:
+                 pool: Optional[ThreadPoolExecutor] = None) -> int:
     """One pass (its volume calls spread over ``pool``'s threads if given); the
-    number of keys revalidated. With ``list_dir``, due files that share a
-    directory with at least ``BATCH_MIN - 1`` others are revalidated from one
-    listing of it (a name absent from it is gone; a name that is a symlink there,
-    or a listing refused or failed, falls back to ``stat``)."""
+    number of keys revalidated."""
 
-    def check_one(key: bytes, since: float) -> int:
-        try:
-            st: Optional[object] = stat(key)
-        except OSError as exc:
-            if exc.errno not in _GONE:
-                return 0
-            st = None
-        cache.confirm(key, st, since)
-        return 1
-
-    def check(item: Tuple[Hashable, object]) -> int:
+    def check(item: Tuple[Hashable, str]) -> bool:
         key, kind = item
         since = clock()
         if kind == "kept":
             refresh_kept(key)
-            return 1
-        if kind == "file":
-            return check_one(key, since)  # type: ignore[arg-type]
-        directory, names = key, kind  # a batch: (directory, [(path, name), ...])
+            return True
         try:
-            listing = list_dir(directory, len(names)) if list_dir is not None else None  # type: ignore[arg-type]
-        except OSError:
-            listing = None
-        done = 0
-        for path, name in names:  # type: ignore[attr-defined]
-            if listing is None:
-                done += check_one(path, clock())
-                continue
-            st = listing.get(name)
-            if st is not None and statmod.S_ISLNK(st.st_mode):  # type: ignore[attr-defined]
-                done += check_one(path, clock())
-                continue
-            cache.confirm(path, st, since)
-            done += 1
-        return done
+            st: Optional[object] = stat(key)  # type: ignore[arg-type]
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                return False
+            st = None
+        cache.confirm(key, st, since)  # type: ignore[arg-type]
+        return True
 
-    work: List[Tuple[Hashable, object]] = []
-    batches: Dict[bytes, List[Tuple[bytes, bytes]]] = defaultdict(list)
-    for key, kind in cache.due(AGE * cache.freshness):
-        if kind in ("file", "missing") and list_dir is not None and isinstance(key, bytes):
-            parent, _, name = key.rstrip(b"/").rpartition(b"/")
-            batches[parent or b"/"].append((key, name))
-        else:
-            work.append((key, "kept" if kind == "kept" else "file"))
-    for directory, names in batches.items():
-        if len(names) >= BATCH_MIN:
-            work.append((directory, names))
-        else:
-            work.extend((path, "file") for path, _ in names)
-    results = pool.map(check, work) if pool is not None and len(work) > 1 else map(check, work)
-    return sum(results)
+    due = cache.due(AGE * cache.freshness)
+    results = pool.map(check, due) if pool is not None and len(due) > 1 else map(check, due)
+    return sum(1 for done in results if done)
 
 
 def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
-          refresh_kept: Callable[[Hashable], None], log: Callable[[str], None],
-          list_dir: Optional[ListDir] = None) -> threading.Thread:
+          refresh_kept: Callable[[Hashable], None], log: Callable[[str], None]) -> threading.Thread:
     pool = ThreadPoolExecutor(THREADS, thread_name_prefix=f"glusterfs-refresh {name}")
 
     def run() -> None:
@@ -132,7 +79,7 @@ def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
         for turn in itertools.count(1):
             time.sleep(PERIOD * cache.freshness)
             try:
-                refresh_once(cache, stat, refresh_kept, pool=pool, list_dir=list_dir)
+                refresh_once(cache, stat, refresh_kept, pool=pool)
                 if turn % TRIM_EVERY == 0:
                     malloc.trim()
                 failed = False

@@ -570,28 +570,7 @@ class MountApp:
             except (OSError, Unavailable):
                 self.cache.forget(key)
 
-        too_big: set = set()
-
-        def list_dir(directory: bytes, wanted: int):
-            """``{name: stat}`` of ``directory`` (a request path), or None if it has
-            many more entries than ``wanted`` (then remembered: not listed again)."""
-            if directory in too_big:
-                return None
-            try:
-                fs = self.volume.handle()
-            except Unavailable:
-                raise OSError(errno.ENOTCONN, "volume unavailable") from None
-            real, _ = self._real_dir(fs, directory)
-            listing = {}
-            for name, st in gfapi.listdir_stat(fs, real):
-                listing[name] = st
-                if len(listing) > refresher.LISTING_FACTOR * wanted + 64:
-                    if len(too_big) < 4096:
-                        too_big.add(directory)
-                    return None
-            return listing
-
-        refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log, list_dir)
+        refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log)
 
     # -- WSGI ---------------------------------------------------------------
 
