@@ -12,3 +12,8 @@ bench-nginx: venv gluster $(BENCH_STAMP)  ## ours against tuned nginx over a FUS
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q "install ok installed" || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 	$(BIN)/python scripts/bench_nginx.py $(BENCH_ARGS)
+
+.PHONY: nginx-profile
+
+nginx-profile: venv gluster $(BENCH_STAMP)  ## py-spy on our worker 1 under each bench-nginx load (ours only)
+	$(BIN)/python scripts/bench_nginx.py --profile $(BENCH_ARGS)

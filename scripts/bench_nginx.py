@@ -4,6 +4,7 @@
     make bench-nginx                          # or: .venv/bin/python scripts/bench_nginx.py
     make bench-nginx DURATION=5
     .venv/bin/python scripts/bench_nginx.py --socket http-socket
+    .venv/bin/python scripts/bench_nginx.py --profile    # py-spy on our worker 1, each load
 
 The peer is what a performance-minded operator runs today: Debian's nginx serving
 a FUSE mount (``mount -t glusterfs``) of the same volume, with ``sendfile on``,
@@ -30,6 +31,11 @@ every uWSGI process), then the workers' RSS after the loads. It prints ours/ngin
 ratios against the targets of the speed issue (10 MiB >= 1.0x, mixed >= 0.6x,
 14 B >= 0.5x, 1,000 connections >= 0.6x) and writes ``bench-results/bench-nginx.json``
 and ``docs/bench-nginx.png``.
+
+``--profile`` runs only ours (same configuration) and records its first worker
+with ``py-spy record --nonblocking`` during each load, writing
+``bench-results/profile-nginx-{label}.txt`` (collapsed stacks) and printing the
+functions with the most samples (docs/profile.md explains how to read them).
 
 Exit status: 0 when the report was produced (targets met or not); 1 when something
 is broken (a side does not start, wrong bytes, wrk fails, non-2xx answers); 2 for
@@ -76,9 +82,10 @@ plugins = glusterfs
 {socket}-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume={{volume}},server=127.0.0.1:0
 master = true
-processes = 2
-threads = 15
+processes = {processes}
+threads = {threads}
 listen = 1024
+tcp-nodelay = true
 disable-logging = true
 """
 
@@ -257,6 +264,7 @@ def bench_side(server, files: Dict[str, bytes], lua: Path, args) -> dict:
             f"{server.name} run: numbers will be noisy")
     try:
         server.start()
+        log(f"{server.name}: workers' RSS at start {server.rss() / MiB:.1f} MiB ({len(server.workers)} workers)")
         bench.verify(server, files)
         loads = {}
         for label, (path, connections, _, _) in LOADS.items():
@@ -265,7 +273,8 @@ def bench_side(server, files: Dict[str, bytes], lua: Path, args) -> dict:
             res = bench.run_wrk(server, label, path or "/", args, None if path else lua, connections=connections)
             res["cpu_percent"] = 100 * (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
             res["mbps"] = (res["bytes_per_s"] or 0) / 1e6
-            log(f"{server.name}: {label}: CPU {res['cpu_percent']:.0f}% of one core")
+            log(f"{server.name}: {label}: CPU {res['cpu_percent']:.0f}% of one core, workers' RSS "
+                f"{server.rss() / MiB:.1f} MiB")
             loads[label] = res
         rss = server.rss()
         log(f"{server.name}: workers' RSS after the loads {rss / MiB:.1f} MiB ({len(server.workers)} workers)")
@@ -329,6 +338,39 @@ def chart(rows: List[dict], meta: dict) -> Optional[Path]:
     return path
 
 
+def profile_ours(files: Dict[str, bytes], lua: Path, args) -> int:
+    """py-spy on our worker 1 during each load (``--profile``)."""
+    if not bench.PYSPY.exists():
+        raise Broken(f"{bench.PYSPY} missing: pip install -e '.[bench]' (make bench installs it)")
+    server = Ours("ours-profile", bench.OURS_CMD, ours_ini(args))
+    try:
+        server.start()
+        bench.verify(server, files)
+        for label, (path, connections, _, _) in LOADS.items():
+            out = RESULTS / f"profile-nginx-{label}.txt"
+            cmd = [str(bench.PYSPY), "record", "--pid", str(server.workers[0]), "--duration", str(args.duration),
+                   "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)]
+            spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            time.sleep(0.5)  # let py-spy attach before the load starts
+            res = bench.run_wrk(server, label, path or "/", args, None if path else lua, connections=connections)
+            spy_out, _ = spy.communicate(timeout=args.duration + 60)
+            if spy.returncode != 0 or not out.exists():
+                raise Broken(f"py-spy failed ({spy.returncode}): {' '.join(cmd)}\n{spy_out}")
+            print(f"\n== py-spy, {label}, {connections} conns ({res['rps']:.0f} req/s, "
+                  f"{(res['bytes_per_s'] or 0) / 1e6:.0f} MB/s under profiling), {out} ==")
+            print(bench.summarize_collapsed(out))
+        rss = server.rss()
+        print(f"\nours: workers' RSS after the loads {rss / MiB:.1f} MiB ({len(server.workers)} workers)")
+        return 0
+    finally:
+        server.stop()
+
+
+def ours_ini(args) -> str:
+    """Our side's ini template (port and volume still to fill in)."""
+    return OURS_INI.format(socket=args.socket, processes=args.processes, threads=args.ours_threads)
+
+
 def parse_args(argv):
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -338,9 +380,14 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=int(env("WRK_THREADS", "2")), help="wrk threads (env WRK_THREADS)")
     p.add_argument("--socket", choices=("http11-socket", "http-socket"), default=env("SOCKET", "http11-socket"),
                    help="our socket type (env SOCKET)")
+    p.add_argument("--processes", type=int, default=int(env("OURS_PROCESSES", "2")),
+                   help="our worker processes (env OURS_PROCESSES; README recommends 2 on 2 cores)")
+    p.add_argument("--ours-threads", type=int, default=int(env("OURS_THREADS", "15")),
+                   help="threads per worker (env OURS_THREADS; README recommends 15)")
     p.add_argument("--only", choices=("ours", "nginx"), default=env("ONLY") or None, help="one side only (env ONLY)")
     p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")
     p.add_argument("--no-chart", action="store_true")
+    p.add_argument("--profile", action="store_true", help="ours only: py-spy our worker 1 under each load")
     args = p.parse_args(argv)
     if args.duration < 1 or args.threads < 1:
         p.error("duration and threads must be >= 1")
@@ -365,6 +412,8 @@ def main(argv=None) -> int:
     results = {}
     try:
         bench.seed(files, args.reseed, huge=False)
+        if args.profile:
+            return profile_ours(files, lua, args)
         if args.only in (None, "nginx"):
             mount_fuse()
             try:
@@ -372,7 +421,7 @@ def main(argv=None) -> int:
             finally:
                 umount_fuse()
         if args.only in (None, "ours"):
-            ours = Ours("ours", bench.OURS_CMD, OURS_INI.format(socket=args.socket))
+            ours = Ours("ours", bench.OURS_CMD, ours_ini(args))
             results["ours"] = bench_side(ours, files, lua, args)
     except (Broken, subprocess.CalledProcessError) as exc:
         print(f"[bench-nginx] BROKEN: {exc}", file=sys.stderr)

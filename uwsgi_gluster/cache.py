@@ -25,6 +25,9 @@ Contract:
   recompute and an attacker can make any number of them). Files over
   ``max_file`` bytes are never cached, and there are at most ``max_entries``
   entries. The least recently used go first.
+* An entry may instead point at a copy in the instance's local cache
+  (:mod:`.localcache`, ``Entry.local``): revalidated the same way; the copy's
+  bytes are not charged here (the local cache has its own budget).
 * Thread-safe for uWSGI's threads: one lock around the bookkeeping, never
   held during a volume call. Each worker has its own cache (a worker process
   is its own libgfapi client); nothing is shared through uWSGI's cache2.
@@ -37,7 +40,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Optional, Tuple, Union
+from typing import Any, Callable, Hashable, List, Optional, Tuple, Union
 
 DEFAULT_FRESHNESS = 1.0
 DEFAULT_MAX_BYTES = 64 << 20
@@ -69,12 +72,15 @@ class Entry:
     extra: dict = field(default_factory=dict)  # per-entry memo for the responder (see FileCache.memo)
     cost: int = 0  # bytes charged to the budget for it
     cached: bool = False  # held by the cache now (its cost counts)
+    local: Any = None  # a .localcache.LocalCopy holding the bytes (then ``content`` is b"")
+    used: bool = False  # served since it was last validated (see FileCache.due)
 
 
 @dataclass
 class _Missing:
     validated_at: float
     cost: int
+    used: bool = False
 
 
 @dataclass
@@ -82,6 +88,7 @@ class _Kept:
     value: Any
     validated_at: float
     cost: int
+    used: bool = False
 
 
 MISSING = object()  # what lookup() answers for a cached "no such file"
@@ -154,6 +161,7 @@ class FileCache:
                 self._entries.move_to_end(path)
             if now - value.validated_at < self.freshness:
                 self.hits += 1
+                value.used = True
                 return MISSING if isinstance(value, _Missing) else value
         self.revalidations += 1
         try:
@@ -168,15 +176,18 @@ class FileCache:
             return None
         if isinstance(value, Entry) and identity_of(st) == value.identity:
             value.validated_at = self._clock()
+            value.used = True
             return value
         self.forget(path)
         return None
 
-    def store(self, path: bytes, st, content: bytes) -> Entry:
+    def store(self, path: bytes, st, content: bytes, local: Any = None) -> Entry:
+        """Cache ``content`` (the whole file ``st`` describes), or, with ``local``
+        (and ``content`` b""), where a local copy of it is; the identity is ``st``'s."""
         identity = identity_of(st)
         entry = Entry(identity=identity, mode=st.st_mode, size=st.st_size, mtime=st.st_mtime,
                       mtime_ns=identity[2], ctime_ns=identity[3], ino=st.st_ino, content=content,
-                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content))
+                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content), local=local)
         if len(content) > self.max_file:
             return entry
         with self._lock:
@@ -232,9 +243,44 @@ class FileCache:
                 self._drop(key)
                 return None
             self._entries.move_to_end(key)
+            held.used = True
             return held.value
 
-    def forget(self, path: bytes) -> None:
+    def due(self, age: float) -> List[Tuple[Hashable, str]]:
+        """Keys served since their last validation that were validated at least
+        ``age`` seconds ago, with their kind: ``"file"``, ``"missing"`` or
+        ``"kept"`` (for a background refresher, see :mod:`.refresher`)."""
+        now = self._clock()
+        found: List[Tuple[Hashable, str]] = []
+        with self._lock:
+            for key, value in self._entries.items():
+                if value.used and now - value.validated_at >= age:
+                    found.append((key, "kept" if isinstance(value, _Kept) else "file"))
+            for path, missing in self._missing.items():
+                if missing.used and now - missing.validated_at >= age:
+                    found.append((path, "missing"))
+        return found
+
+    def confirm(self, path: bytes, st, since: float) -> None:
+        """The volume said ``st`` (None: no such file) for ``path`` at a moment
+        after ``since`` (a clock reading): an entry still matching it counts
+        as validated at ``since``; one that does not is dropped."""
+        with self._lock:
+            value: Union[Entry, _Kept, _Missing, None] = self._entries.get(path)
+            if value is None:
+                value = self._missing.get(path)
+            if value is None or isinstance(value, _Kept):
+                return
+            same = isinstance(value, _Missing) if st is None else (
+                isinstance(value, Entry) and identity_of(st) == value.identity)
+            if same:
+                if since > value.validated_at:
+                    value.validated_at = since
+                    value.used = False
+                return
+            self._drop(path)
+
+    def forget(self, path: Hashable) -> None:
         with self._lock:
             self._drop(path)
 

@@ -27,7 +27,8 @@ from typing import Optional
 
 import uwsgi
 
-from . import gfapi
+from . import gfapi, localcache, malloc
+from .cache import FileCache
 from .config import ConfigError, Settings, settings_from_options
 from .endpoints import Endpoints, Front
 from .health import Health
@@ -42,7 +43,11 @@ from .volume import Volume
 #: what uWSGI's Python loader serves: {mountpoint: app}, set by :func:`load`
 applications: dict = {}
 
-def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Optional[str] = None):
+#: Per-worker in-memory budget when the local cache holds the bigger files.
+MEMORY_MAX_BYTES = 8 << 20
+
+def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Optional[str] = None,
+               local: Optional[localcache.LocalCache] = None):
     """``({mountpoint_bytes: wsgi_app}, volumes, metrics)``: the apps for
     uwsgi.applications, each a :class:`Front`, and what each worker starts.
 
@@ -51,7 +56,9 @@ def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Option
     requests no mountpoint matches), which natively is the ``/`` mount
     wherever it is configured. ``sink`` receives the metrics. ``rewriter``:
     the option of the instance that may store or rewrite responses (no
-    precompressed variants are served then, see :mod:`.routing`).
+    precompressed variants are served then, see :mod:`.routing`). ``local``:
+    the instance's local content cache (:mod:`.localcache`), if any; each
+    worker then keeps only small files in memory.
     """
     sink = sink or Sink()
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
@@ -66,7 +73,10 @@ def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Option
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
-        app = MountApp(volume, mime, response_rewriter=rewriter,
+        cache = None
+        if local is not None:
+            cache = FileCache(max_bytes=MEMORY_MAX_BYTES, max_file=localcache.DEFAULT_MEMORY_MAX_FILE)
+        app = MountApp(volume, mime, cache=cache, local=local, response_rewriter=rewriter,
                        connection_fd=getattr(uwsgi, "connection_fd", None))
         counted = MountMetrics(name, app.cache, volume, sink, worker_id)
         metrics.append(counted)
@@ -94,13 +104,22 @@ def start_worker(volumes, metrics=()) -> None:
         counted.started()
 
 
-def _install_post_fork(volumes, metrics) -> None:
+def start_refreshers(apps) -> None:
+    """One background revalidation thread per mount, in this worker."""
+    for front in apps.values():
+        app = getattr(front, "app", front)
+        if isinstance(app, MountApp):
+            app.start_refresher(log)
+
+
+def _install_post_fork(apps, volumes, metrics) -> None:
     previous = getattr(uwsgi, "post_fork_hook", None)
 
     def post_fork():
         if previous:
             previous()
         start_worker(volumes, metrics)
+        start_refreshers(apps)
 
     uwsgi.post_fork_hook = post_fork
 
@@ -136,6 +155,7 @@ def _register_gauge_timer(metrics) -> None:
 
 
 def load() -> None:
+    malloc.tune()  # inherited by the workers: before their threads exist
     try:
         options = resolved_options()
         settings = settings_from_options(options)
@@ -145,15 +165,20 @@ def load() -> None:
         os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
-    apps, volumes, metrics = build_apps(settings, Sink(uwsgi), rewriter)
+    local = None
+    if settings.mounts:
+        instance = (uwsgi.masterpid() if hasattr(uwsgi, "masterpid") else 0) or os.getpid()
+        local = localcache.from_environment(instance, fresh=worker_id() == 0, log=log)
+    apps, volumes, metrics = build_apps(settings, Sink(uwsgi), rewriter, local)
     applications.update(apps)
     uwsgi.applications = applications
     _register_stats_signal()
     _register_gauge_timer(metrics)
     if worker_id() > 0:  # lazy-apps: we are already in the worker
         start_worker(volumes, metrics)
+        start_refreshers(apps)
     else:
-        _install_post_fork(volumes, metrics)
+        _install_post_fork(apps, volumes, metrics)
 
 
 load()

@@ -63,8 +63,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
 
-from . import gfapi, http, paths
+from . import gfapi, http, paths, refresher
 from .cache import MISSING, Entry, FileCache, identity_of
+from .hotpath import HotResponses
+from .localcache import LocalBody, LocalCache, LocalCopy, no_delay
 from .log import log as default_log
 from .log import worker_id as default_worker_id
 from .mime import MimeTypes
@@ -83,6 +85,9 @@ CONSISTENT_READ_ATTEMPTS = 3
 #: an autoindex page needs nothing but its own inline style: no script, no
 #: other origin, whatever a file name holds
 LISTING_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+#: Ranges of local copies this big or bigger are read in chunks; smaller ones
+#: are read into one bytes object (written with the headers in one writev).
+SENDFILE_MIN = 256 << 10
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
 Headers = Tuple[Tuple[str, str], ...]
@@ -93,6 +98,8 @@ class Response:
     status: str
     headers: Headers
     body: Iterable[bytes] = ()
+    #: the in-memory cache entry the body is (a whole-file answer), for :mod:`.hotpath`
+    entry: Optional[Entry] = None
 
 
 def _plain(status: str, text: str, extra: Headers = ()) -> Response:
@@ -218,6 +225,14 @@ class FileBody:
             gfapi.close(fd)
 
 
+class LocalGone(Exception):
+    """The local copy of the cached file ``path`` was removed since it was validated."""
+
+    def __init__(self, path: bytes):
+        super().__init__(path)
+        self.path = path
+
+
 @dataclass(frozen=True)
 class Opened:
     """A file or directory opened on the volume but not cached; owns ``fd``."""
@@ -268,18 +283,21 @@ class MountApp:
 
     def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None,
                  response_rewriter: Optional[str] = None, connection_fd: Optional[Callable[[], int]] = None,
-                 log: Callable[[str], None] = default_log, worker_id: Callable[[], int] = default_worker_id):
+                 log: Callable[[str], None] = default_log, worker_id: Callable[[], int] = default_worker_id,
+                 local: Optional[LocalCache] = None):
         """``response_rewriter``: the uWSGI option of this instance that may
         store or rewrite responses (see :mod:`.routing`), or None; with one,
         precompressed variants are never sent. ``connection_fd``: the current
         request's client socket (``uwsgi.connection_fd``), shut down to cut a
-        body whose file changed while it was sent; None outside uWSGI."""
+        body whose file changed while it was sent; None outside uWSGI.
+        ``local``: the instance's local content cache (:mod:`.localcache`)."""
         self.connection_fd = connection_fd
         self._log = log
         self._worker_id = worker_id
         self.volume = volume
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
+        self.local = local
         self.response_rewriter = response_rewriter
         options = volume.spec.options
         self.max_age = options.get("max-age")
@@ -290,6 +308,7 @@ class MountApp:
         self.dotfiles = options.get("dotfiles", False)
         self._listing_lock = threading.Lock()
         self.cache_control = http.cache_control(self.max_age)
+        self.hot = HotResponses(self.cache.freshness, self.precompressed)
 
     # -- request -> response ------------------------------------------------
 
@@ -356,6 +375,11 @@ class MountApp:
             st = gfapi.fstat(fd)
             for _ in range(CONSISTENT_READ_ATTEMPTS):
                 if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
+                    if self.local is not None and statmod.S_ISREG(st.st_mode) and self.local.admits(st.st_size):
+                        entry = self._copy_locally(path, fd, st)
+                        if entry is not None:
+                            gfapi.close(fd)
+                            return entry
                     return Opened(fd, st)
                 content = read_all(fd, st.st_size)
                 after = gfapi.fstat(fd)
@@ -370,6 +394,21 @@ class MountApp:
             raise
         gfapi.close(fd)
         return self.cache.store(path, st, content)
+
+    def _copy_locally(self, path: bytes, fd: int, st) -> Optional[Entry]:
+        """An :class:`Entry` for ``path`` whose bytes are a local copy (made now
+        from ``fd`` unless a worker already made it), or None (not copied)."""
+        local = self.local
+        assert local is not None
+        identity = identity_of(st)
+        name = local.name_of(self.volume.spec.volume, path, identity)
+        copy = local.existing(name, st.st_size, path)
+        if copy is None:
+            copy = local.fill(name, st.st_size, path, lambda offset, count: gfapi.pread_bytes(fd, offset, count),
+                              lambda: identity_of(gfapi.fstat(fd)) == identity)
+        if copy is None:
+            return None
+        return self.cache.store(path, st, b"", local=copy)
 
     def _real(self, fs: int, path: bytes) -> Tuple[bytes, object]:
         """The path on the volume that ``path`` names, with no symlink left in it,
@@ -388,10 +427,14 @@ class MountApp:
         cache for its freshness bound."""
         if path == b"/":
             return path, 0
-        key = ("dir", path)
-        known = self.cache.kept(key)
+        known = self.cache.kept(("dir", path))
         if known is not None:
             return known
+        return self._resolve_dir(fs, path)
+
+    def _resolve_dir(self, fs: int, path: bytes) -> Tuple[bytes, int]:
+        """Walk directory ``path`` on the volume and keep the result (see :meth:`_real_dir`)."""
+        key = ("dir", path)
         real, st, hops = paths.resolve(path, lambda p: gfapi.lstat(fs, p), lambda p: gfapi.readlink(fs, p),
                                        follow=self.symlinks)
         if not statmod.S_ISDIR(st.st_mode):
@@ -400,7 +443,7 @@ class MountApp:
         self.cache.keep(key, (real, hops), len(real))
         return real, hops
 
-    def _file(self, fs: int, request: Request, path: bytes, loaded) -> Response:
+    def _file(self, fs: int, request: Request, path: bytes, loaded, retried: bool = False) -> Response:
         content_type = self.mime.lookup(path)
         encoding = ""
         if self.precompressed:
@@ -409,6 +452,20 @@ class MountApp:
                 loaded, encoding = self._pick_encoding(fs, path, accept, loaded)
         try:
             return self._file_response(request, loaded, content_type, encoding)
+        except LocalGone as gone:  # evicted since validated: make a new copy (or stream), once
+            self.cache.forget(gone.path)
+            if retried:
+                return unavailable(1)
+            try:
+                again = self._load(fs, path)
+            except OSError as exc:
+                return _error_response(exc)
+            if again is MISSING:
+                return NOT_FOUND
+            if not statmod.S_ISREG(again.mode):
+                again.close()
+                return FORBIDDEN
+            return self._file(fs, request, path, again, retried=True)
         except BaseException:
             if isinstance(loaded, Opened):
                 loaded.close()
@@ -496,10 +553,34 @@ class MountApp:
         if request.method == "HEAD" or length == 0:
             return finish(Response(status, tuple(headers)))
         if isinstance(loaded, Entry):
+            if loaded.local is not None:
+                body = self._local_body(loaded.local, start, length)
+                return Response(status, tuple(headers), body, entry=loaded if length == size else None)
             content = loaded.content
-            return Response(status, tuple(headers), (content if length == size else content[start:start + length],))
+            if length == size:
+                return Response(status, tuple(headers), (content,), entry=loaded)
+            return Response(status, tuple(headers), (content[start:start + length],))
         return Response(status, tuple(headers), FileBody(loaded.fd, start, length, promised=identity_of(loaded.st),
                                                          name=request.script_name + request.path))
+
+    def _local_body(self, copy: LocalCopy, start: int, length: int):
+        """Bytes ``[start, start + length)`` of a local copy: the open copy
+        (the whole file: sendfile, see :meth:`__call__`; a big range: read in
+        chunks), or a range below :data:`SENDFILE_MIN` read into one bytes
+        object. Raises :class:`LocalGone`."""
+        assert self.local is not None
+        body = self.local.open(copy, start, length)
+        if body is None:
+            raise LocalGone(copy.path)
+        if body.whole or length >= SENDFILE_MIN:
+            return body
+        try:
+            data = body.read(length)
+        finally:
+            body.close()
+        if len(data) != length:
+            raise LocalGone(copy.path)
+        return (data,)
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
@@ -563,9 +644,43 @@ class MountApp:
             self.cache.keep(key, page, len(page))
             return page
 
+    # -- background revalidation -------------------------------------------
+
+    def start_refresher(self, log) -> None:
+        """Keep this worker's hot cache entries validated from a background
+        thread (:mod:`.refresher`); call once per worker, after fork."""
+
+        def stat(path: bytes):
+            try:
+                fs = self.volume.handle()
+            except Unavailable:
+                raise OSError(errno.ENOTCONN, "volume unavailable") from None
+            return self._real(fs, path)[1]
+
+        def refresh_kept(key) -> None:
+            if not (isinstance(key, tuple) and key[0] == "dir"):
+                return  # listings just expire
+            try:
+                self._resolve_dir(self.volume.handle(), key[1])
+            except (OSError, Unavailable):
+                self.cache.forget(key)
+
+        refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log)
+
     # -- WSGI ---------------------------------------------------------------
 
     def __call__(self, environ, start_response):
+        hot = self.hot.answer(environ)
+        if hot is not None:
+            entry, status, headers, body = hot
+            if entry.local is None:
+                start_response(status, list(headers))
+                return body
+            copy = self.local.open(entry.local, 0, entry.size) if self.local is not None else None
+            if copy is not None:
+                start_response(status, list(headers))
+                return self._send_local(environ, copy)
+            self.hot.forget(environ)  # evicted: the full path makes a new copy
         request = Request(
             method=environ.get("REQUEST_METHOD", "GET"),
             path=environ.get("PATH_INFO", "").encode("latin-1"),
@@ -575,9 +690,28 @@ class MountApp:
         )
         response = self.respond(request)
         start_response(response.status, list(response.headers))
-        if isinstance(response.body, FileBody):
-            response.body.abort = lambda exc: self._abort_transfer(start_response, exc)
-        return response.body
+        payload = response.body
+        if type(payload) is LocalBody:
+            if response.entry is not None:
+                self.hot.remember(environ, response.entry, response.status, response.headers, None)
+            return self._send_local(environ, payload)
+        if isinstance(payload, FileBody):
+            payload.abort = lambda exc: self._abort_transfer(start_response, exc)
+        if response.entry is not None and isinstance(payload, tuple):
+            self.hot.remember(environ, response.entry, response.status, response.headers, payload)
+        return payload
+
+    @staticmethod
+    def _send_local(environ, body: LocalBody):
+        """A whole local copy goes to uWSGI's sendfile (``wsgi.file_wrapper``)."""
+        if body.whole:
+            wrapper = environ.get("wsgi.file_wrapper")
+            if wrapper is not None:
+                # headers and body leave in two writes: without TCP_NODELAY a small body
+                # waits for the client's delayed ACK (40 ms) on a kept-alive connection
+                no_delay()
+                return wrapper(body)
+        return body
 
     def _abort_transfer(self, start_response, exc: TransferAborted) -> None:
         """End a response whose body cannot be sent as promised, so that no

@@ -56,6 +56,9 @@ from .log import worker_id as default_worker_id
 CLIENT_OPTIONS = (
     ("*-md-cache", "md-cache-timeout", "0"),
     ("*-quick-read", "ctime-invalidation", "on"),
+    # quick-read would keep a copy of every file up to 64 KiB it ever looked up, in
+    # every worker (up to 128 MiB each): our caches hold what is hot, once
+    ("*-quick-read", "max-file-size", "0"),
 )
 
 DEFAULT_CONNECT_TIMEOUT = 10

@@ -21,6 +21,8 @@ http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0
 threads = 4
+; these tests are about streaming from the volume: no local copies (localcache.py)
+env = GLUSTERFS_LOCAL_CACHE_SIZE=0
 """
 
 
