@@ -672,6 +672,7 @@ class MountApp:
     def __call__(self, environ, start_response):
         hot = self.hot.answer(environ)
         if hot is not None:
+            self.cache.hits += 1  # a ready answer is a cache hit too (metrics)
             entry, status, headers, body = hot
             if entry.local is None:
                 start_response(status, list(headers))

@@ -26,7 +26,10 @@ from uwsgi_gluster.log import STATS_SIGNAL
 from uwsgi_gluster.seeding import write_file
 
 SIZE = 8 << 20
+# the streamed path (positioned reads from the volume): without the local content
+# cache, which sends a complete copy of one version instead (test_localcache_serving)
 INI = """[uwsgi]
+env = GLUSTERFS_LOCAL_CACHE_SIZE=0
 %(socket)s = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 http11-socket-modifier1 = 27
