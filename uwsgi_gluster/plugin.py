@@ -20,13 +20,14 @@ import os
 import uwsgi
 
 from . import gfapi
-from .config import ConfigError, Settings, read_settings
+from .aio import Direct, Offloaded, loop_from_options
+from .config import ConfigError, Settings, settings_from_options
 from .log import STATS_SIGNAL, log, worker_id
 from .mime import MimeTypes
 from .responder import MountApp, NoMount
 from .volume import Volume
 
-def build_apps(settings: Settings):
+def build_apps(settings: Settings, offload=None):
     """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
 
     The ``/`` mount (or :class:`NoMount`) comes first: the Python plugin makes
@@ -39,7 +40,7 @@ def build_apps(settings: Settings):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime, offload=offload)
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
     default = apps.pop(b"/", None) or NoMount()
@@ -77,14 +78,22 @@ def _register_stats_signal() -> None:
 
 
 def load() -> None:
+    from .options import resolved_options
+
     try:
-        settings = read_settings()
+        options = resolved_options()
+        settings = settings_from_options(options)
     except ConfigError as exc:
         log(str(exc).replace("[glusterfs] ", "", 1))
         os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
-    apps, volumes = build_apps(settings)
+    gevent_mode, timeout = loop_from_options(options)
+    offload = Offloaded(timeout) if gevent_mode else Direct()
+    if gevent_mode:
+        log(f"gevent mode: libgfapi calls run on {offload.size} threads per worker, each wait bounded "
+            f"to {timeout} s")
+    apps, volumes = build_apps(settings, offload)
     uwsgi.applications = apps
     _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker

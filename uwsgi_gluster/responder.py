@@ -52,7 +52,9 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths
+from .aio import Direct, OffloadTimeout
 from .cache import MISSING, Entry, FileCache, identity_of
+from .log import log, worker_id
 from .mime import MimeTypes
 from .paths import normalize
 from .volume import Unavailable, Volume
@@ -121,13 +123,16 @@ def _refuse_hidden(real: bytes) -> None:
 
 
 class FileBody:
-    """Iterates a glfs fd from ``start`` for ``length`` bytes; owns the fd."""
+    """Iterates a glfs fd from ``start`` for ``length`` bytes; owns the fd.
+
+    ``read_size`` (the most one read asks for) may be changed between chunks
+    (:class:`.aio.AdaptiveBody` does, to the client's pace)."""
 
     def __init__(self, fd: int, start: int, length: int, read_size: int = READ_SIZE):
         self._fd: Optional[int] = fd
         self._offset = start
         self._remaining = length
-        self._read_size = read_size
+        self.read_size = read_size
 
     def __iter__(self):
         return self
@@ -137,7 +142,7 @@ class FileBody:
             self.close()
             raise StopIteration
         try:
-            chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self._read_size))
+            chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self.read_size))
         except BaseException:
             self.close()
             raise
@@ -202,8 +207,11 @@ class Request:
 class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
-    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None):
+    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None, offload=None):
         self.volume = volume
+        #: where libgfapi work runs: here (:class:`.aio.Direct`) or, in gevent
+        #: mode, off the hub (:class:`.aio.Offloaded`)
+        self.offload = offload if offload is not None else Direct()
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
         options = volume.spec.options
@@ -479,9 +487,13 @@ class MountApp:
             query=environ.get("QUERY_STRING", ""),
             headers=environ,
         )
-        response = self.respond(request)
+        try:
+            response = self.offload.run(self.respond, request)
+        except OffloadTimeout as exc:
+            log(f"worker {worker_id()}: {request.method} {environ.get('PATH_INFO', '')}: {exc}; answering 503")
+            response = unavailable(1)
         start_response(response.status, list(response.headers))
-        return response.body
+        return self.offload.wrap_body(response.body, f"{request.method} {environ.get('PATH_INFO', '')}")
 
 
 class NoMount:

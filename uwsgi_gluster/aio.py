@@ -1,0 +1,267 @@
+"""libgfapi work that never blocks uWSGI's gevent hub (``gevent = N``).
+
+In uWSGI's gevent loop engine every request is a greenlet on one hub thread; a
+libgfapi call made there (ctypes, a blocking C call) would stop every other
+connection of the worker until it returns. This module runs that work on a
+bounded pool of real threads (gevent's threadpool: the greenlet waits on the
+hub, the hub keeps serving) and bounds each wait.
+
+Contract:
+
+* :func:`loop_from_options` tells from uWSGI's resolved options whether the
+  gevent loop engine runs (``gevent`` > 0) and the wait bound: the last
+  ``glusterfs-timeout``, or when it is absent or 0 ``socket-timeout`` (uWSGI's
+  default 4), as the native plugin does for its async reads.
+* :class:`Direct` (threaded or prefork mode) calls straight through.
+* :class:`Offloaded` (gevent mode) runs ``respond()`` (all metadata calls of one
+  request: path walk, open, stat, small reads, cache) as one job on the pool,
+  and each positioned read and the final close of a streamed body as one job
+  each. A wait longer than the bound raises :class:`OffloadTimeout`; the job
+  goes on in its thread and whatever it opened is closed when it ends (a body
+  is never closed while one of its reads is still running).
+* :class:`AdaptiveBody` wraps a streamed body (anything with a ``read_size``
+  attribute, an iterator and ``close()``): each read asks for what the
+  client's socket can take right now (its send buffer's free room), at least
+  :data:`MIN_READ` and at most :data:`MAX_READ` bytes; without the socket, it
+  starts at :data:`MIN_READ` and doubles while the client takes each chunk at
+  once, and drops back to :data:`MIN_READ` when it does not. A slow client
+  holds one small chunk, never a 1 MiB buffer; a fast one gets 1 MiB reads. On a timeout it logs one line and ends the
+  body early: the client gets fewer bytes than ``Content-Length`` said and
+  the connection is closed (uWSGI closes it after a short body).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import termios
+import time
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
+
+from .log import log, worker_id
+
+#: threads per worker running libgfapi work in gevent mode
+POOL_SIZE = 16
+#: uWSGI's default ``socket-timeout``
+DEFAULT_SOCKET_TIMEOUT = 4
+MIN_READ = 16 << 10
+MAX_READ = 1 << 20
+#: a chunk written within this many seconds means the client keeps up
+FAST_WRITE = 0.005
+#: a chunk that took longer than this to write means it does not
+SLOW_WRITE = 0.02
+
+
+class OffloadTimeout(Exception):
+    """A libgfapi job did not finish within the bound."""
+
+
+def loop_from_options(options: Sequence[Tuple[str, str]]) -> Tuple[bool, int]:
+    """``(gevent mode?, wait bound in seconds)`` from uWSGI's resolved options."""
+    gevent = 0
+    timeout = 0
+    socket_timeout = DEFAULT_SOCKET_TIMEOUT
+    for key, value in options:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            continue
+        if key == "gevent":
+            gevent = number
+        elif key == "glusterfs-timeout":
+            timeout = number
+        elif key == "socket-timeout":
+            socket_timeout = number
+    return gevent > 0, timeout or socket_timeout or DEFAULT_SOCKET_TIMEOUT
+
+
+class Direct:
+    """Threaded or prefork mode: run every call where it is made."""
+
+    timeout: Optional[float] = None
+
+    def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        return func(*args)
+
+    def wrap_body(self, body, what: str):
+        return body
+
+
+_DONE = object()
+
+
+def _next_or_done(body: Iterator[bytes]) -> Any:
+    try:
+        return next(body)
+    except StopIteration:
+        return _DONE
+
+
+class Offloaded:
+    """Gevent mode: run libgfapi work on a bounded thread pool of this worker.
+
+    The pool is made on first use, in the worker (a hub is per process and
+    per thread), so importing this module in the master starts no thread.
+    """
+
+    def __init__(self, timeout: float, size: int = POOL_SIZE):
+        self.timeout = timeout
+        self.size = size
+        self._pool = None
+        self._pid = 0
+
+    def _get_pool(self):
+        import os
+
+        if self._pool is None or self._pid != os.getpid():
+            from gevent.threadpool import ThreadPool
+
+            self._pool, self._pid = ThreadPool(self.size), os.getpid()
+        return self._pool
+
+    def spawn(self, func: Callable[..., Any], *args: Any):
+        """Start ``func(*args)`` on the pool; the job (a gevent AsyncResult-like)."""
+        return self._get_pool().spawn(func, *args)
+
+    def wait(self, job) -> Any:
+        """The job's result (or its exception); :class:`OffloadTimeout` past the bound."""
+        import gevent
+
+        try:
+            return job.get(timeout=self.timeout)
+        except gevent.Timeout:
+            raise OffloadTimeout(f"no answer from the volume within {self.timeout:g} s") from None
+
+    def run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """``func(*args)`` on the pool; if it times out, a result it later
+        returns that has a ``body`` with ``close()`` is closed then."""
+        job = self.spawn(func, *args)
+        try:
+            return self.wait(job)
+        except OffloadTimeout:
+            job.rawlink(self._close_late_body)
+            raise
+
+    def _close_late_body(self, job) -> None:
+        """A ``respond()`` that finished after its request gave up: release its file."""
+        if not job.successful():
+            return
+        close = getattr(getattr(job.value, "body", None), "close", None)
+        if close is not None:
+            self.spawn(close)
+
+    def wrap_body(self, body, what: str):
+        """``body`` as the client should get it: a streamed one read on the
+        pool to the pace of the current request's socket."""
+        if not hasattr(body, "read_size"):
+            return body  # bytes already in memory: nothing to read
+        return AdaptiveBody(body, self, what, _connection_fd())
+
+
+def _connection_fd() -> Optional[int]:
+    """The client socket of the current request (uWSGI's), or None outside uWSGI."""
+    try:
+        import uwsgi
+
+        return uwsgi.connection_fd()
+    except (ImportError, AttributeError, SystemError):
+        return None
+
+
+def _send_room(fd: int, sndbuf: int) -> int:
+    """Bytes the kernel can take now on socket ``fd`` (``sndbuf``: its SO_SNDBUF)."""
+    queued = bytearray(4)
+    fcntl.ioctl(fd, termios.TIOCOUTQ, queued)  # SIOCOUTQ: bytes not yet acknowledged
+    return sndbuf // 2 - int.from_bytes(queued, "little")  # half of SO_SNDBUF is payload
+
+
+def _sndbuf(fd: int) -> Optional[int]:
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    except OSError:
+        return None
+    finally:
+        sock.detach()  # the fd stays uWSGI's
+
+
+class AdaptiveBody:
+    """A streamed body read on the pool, in chunks sized to the client's pace."""
+
+    def __init__(self, inner, offload: Offloaded, what: str, sock_fd: Optional[int] = None):
+        self._inner = inner
+        self._offload = offload
+        self._what = what
+        self._fd = sock_fd
+        self._sndbuf = _sndbuf(sock_fd) if sock_fd is not None else None
+        self._size = MIN_READ
+        self._returned_at: Optional[float] = None
+        self._pending = None
+        self._sent = 0
+        self._closed = False
+
+    def __iter__(self):
+        return self
+
+    def _adapt(self) -> None:
+        if self._fd is not None and self._sndbuf:
+            try:
+                room = _send_room(self._fd, self._sndbuf)
+                self._size = min(max(room, MIN_READ), MAX_READ)
+                return
+            except OSError:
+                self._fd = None  # not a socket we can ask: go by the write times
+        if self._returned_at is None:
+            return
+        took = time.monotonic() - self._returned_at  # uWSGI wrote the last chunk meanwhile
+        if took <= FAST_WRITE:
+            self._size = min(self._size * 2, MAX_READ)
+        elif took >= SLOW_WRITE:
+            self._size = MIN_READ
+
+    def __next__(self) -> bytes:
+        if self._closed:
+            raise StopIteration
+        self._adapt()
+        self._inner.read_size = self._size
+        self._pending = self._offload.spawn(_next_or_done, self._inner)
+        try:
+            chunk = self._offload.wait(self._pending)
+        except OffloadTimeout as exc:
+            log(f"worker {worker_id()}: {self._what}: {exc}; response cut after {self._sent} bytes")
+            self.close()
+            raise StopIteration from None
+        self._pending = None
+        if chunk is _DONE:
+            self.close()
+            raise StopIteration
+        self._sent += len(chunk)
+        self._returned_at = time.monotonic()
+        return chunk
+
+    @property
+    def read_size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        """Close the inner body on the pool once no read of it is running
+        (a read still running past its bound closes it when it ends)."""
+        if self._closed:
+            return
+        self._closed = True
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.ready():
+            pending.rawlink(lambda _job: self._offload.spawn(self._inner.close))
+            return
+        job = self._offload.spawn(self._inner.close)
+        try:
+            self._offload.wait(job)
+        except OffloadTimeout:
+            log(f"worker {worker_id()}: {self._what}: closing the file took longer than "
+                f"{self._offload.timeout:g} s (left to finish in its thread)")
+
+
+__all__ = ["Direct", "Offloaded", "AdaptiveBody", "OffloadTimeout", "loop_from_options"]
