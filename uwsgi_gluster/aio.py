@@ -16,7 +16,7 @@ Contract:
 * :class:`Offloaded` (gevent mode) runs ``respond()`` (all metadata calls of one
   request: path walk, open, stat, small reads, cache) as one job on the pool,
   and each positioned read and the final close of a streamed body as one job
-  each. A wait longer than the bound raises :class:`OffloadTimeout`; the job
+  each, on a second pool (a short request never waits behind body reads). A wait longer than the bound raises :class:`OffloadTimeout`; the job
   goes on in its thread and whatever it opened is closed when it ends (a body
   is never closed while one of its reads is still running).
 * :class:`AdaptiveBody` wraps a streamed body (anything with a ``read_size``
@@ -40,8 +40,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
 from .log import log, worker_id
 
-#: threads per worker running libgfapi work in gevent mode
-POOL_SIZE = 16
+#: threads per worker running libgfapi work in gevent mode: requests (path
+#: walk, open, stat, small files) and body reads have pools of their own, so a
+#: short request never queues behind thousands of body reads
+REQUEST_THREADS = 4
+BODY_THREADS = 12
 #: uWSGI's default ``socket-timeout``
 DEFAULT_SOCKET_TIMEOUT = 4
 MIN_READ = 16 << 10
@@ -104,24 +107,28 @@ class Offloaded:
     per thread), so importing this module in the master starts no thread.
     """
 
-    def __init__(self, timeout: float, size: int = POOL_SIZE):
+    def __init__(self, timeout: float, request_threads: int = REQUEST_THREADS, body_threads: int = BODY_THREADS):
         self.timeout = timeout
-        self.size = size
-        self._pool = None
+        self.sizes = {"request": request_threads, "body": body_threads}
+        self.size = request_threads + body_threads
+        self._pools: dict = {}
         self._pid = 0
 
-    def _get_pool(self):
+    def _get_pool(self, kind: str):
         import os
 
-        if self._pool is None or self._pid != os.getpid():
+        if self._pid != os.getpid():
+            self._pools, self._pid = {}, os.getpid()
+        pool = self._pools.get(kind)
+        if pool is None:
             from gevent.threadpool import ThreadPool
 
-            self._pool, self._pid = ThreadPool(self.size), os.getpid()
-        return self._pool
+            pool = self._pools[kind] = ThreadPool(self.sizes[kind])
+        return pool
 
-    def spawn(self, func: Callable[..., Any], *args: Any):
-        """Start ``func(*args)`` on the pool; the job (a gevent AsyncResult-like)."""
-        return self._get_pool().spawn(func, *args)
+    def spawn(self, func: Callable[..., Any], *args: Any, kind: str = "body"):
+        """Start ``func(*args)`` on the pool ``kind``; the job (a gevent AsyncResult-like)."""
+        return self._get_pool(kind).spawn(func, *args)
 
     def wait(self, job) -> Any:
         """The job's result (or its exception); :class:`OffloadTimeout` past the bound."""
@@ -135,7 +142,7 @@ class Offloaded:
     def run(self, func: Callable[..., Any], *args: Any) -> Any:
         """``func(*args)`` on the pool; if it times out, a result it later
         returns that has a ``body`` with ``close()`` is closed then."""
-        job = self.spawn(func, *args)
+        job = self.spawn(func, *args, kind="request")
         try:
             return self.wait(job)
         except OffloadTimeout:
