@@ -30,12 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import gevent  # noqa: E402
-from gevent.os import nb_read  # noqa: E402
-from gevent.threadpool import ThreadPool  # noqa: E402
+import gevent
+from gevent.os import nb_read
+from gevent.threadpool import ThreadPool
 
-from uwsgi_gluster import gfapi  # noqa: E402
-from uwsgi_gluster.seeding import connect  # noqa: E402
+from uwsgi_gluster import gfapi
+from uwsgi_gluster.seeding import connect
 
 CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_void_p,
                             ctypes.c_void_p)

@@ -16,9 +16,10 @@ Contract:
 * :class:`Offloaded` (gevent mode) runs ``respond()`` (all metadata calls of one
   request: path walk, open, stat, small reads, cache) as one job on the pool,
   and each positioned read and the final close of a streamed body as one job
-  each, on a second pool (a short request never waits behind body reads). A wait longer than the bound raises :class:`OffloadTimeout`; the job
-  goes on in its thread and whatever it opened is closed when it ends (a body
-  is never closed while one of its reads is still running).
+  each, on a second pool (a short request never waits behind body reads). A
+  wait longer than the bound raises :class:`OffloadTimeout`; the job goes on
+  in its thread and whatever it opened is closed when it ends (a body is never
+  closed while one of its reads is still running).
 * :class:`AdaptiveBody` wraps a streamed body (anything with a ``read_size``
   attribute, an iterator and ``close()``): each read asks for what the
   client's socket can take right now (its send buffer's free room), at least

@@ -27,6 +27,7 @@ from .mime import MimeTypes
 from .responder import MountApp, NoMount
 from .volume import Volume
 
+
 def build_apps(settings: Settings, offload=None):
     """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
 
@@ -89,9 +90,10 @@ def load() -> None:
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
     gevent_mode, timeout = loop_from_options(options)
-    offload = Offloaded(timeout) if gevent_mode else Direct()
+    offload: Offloaded | Direct = Direct()
     if gevent_mode:
-        log(f"gevent mode: libgfapi calls run on {offload.size} threads per worker, each wait bounded "
+        offload = pooled = Offloaded(timeout)
+        log(f"gevent mode: libgfapi calls run on {pooled.size} threads per worker, each wait bounded "
             f"to {timeout} s")
     apps, volumes = build_apps(settings, offload)
     uwsgi.applications = apps
