@@ -89,3 +89,18 @@ def test_read_size_is_the_sockets_free_room(monkeypatch):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("options,expected", [
+    ([], False),
+    ([("lazy-apps", "true"), ("processes", "2")], True),
+    ([("lazy-apps", ""), ("workers", "4")], True),
+    ([("lazy", "1"), ("processes", "3")], True),
+    ([("lazy-apps", "true"), ("processes", "1")], False),
+    ([("lazy-apps", "false"), ("processes", "2")], False),
+    ([("processes", "8")], False),
+])
+def test_sighup_becomes_a_chain_reload_only_under_lazy_apps_with_two_workers(options, expected):
+    from uwsgi_gluster import reload
+
+    assert reload.wanted(options) is expected

@@ -11,7 +11,8 @@ The launcher only
 * adds what loads the plugin: modifier1 27 routed to the Python plugin,
   ``--module uwsgi_gluster.plugin``, ``--shared-import uwsgi_gluster.check``
   (the master-side start-up check), the ``asap`` hook that honours ``cap``
-  (:mod:`.asap`), and ``--binary-path`` pointing at this script, so emperor
+  (:mod:`.asap`), the ``master-start`` hook of :mod:`.reload` (with
+  ``enable-threads``), and ``--binary-path`` pointing at this script, so emperor
   vassals and reloads run through it too;
 * answers ``--help`` (our options, then uWSGI's, under our program name) and
   ``--version`` (ours and uWSGI's) itself;
@@ -39,8 +40,17 @@ from .config import OPTIONS
 #: options pyuwsgi does not know, handed to uWSGI as ``--set key=value``
 SET_OPTIONS = (*OPTIONS, "cap")
 ASAP_HOOK = "call:PyRun_SimpleString import uwsgi_gluster.asap"
+# MASTER_START_ARGS: uwsgi_gluster.reload makes SIGHUP a chain reload under
+# lazy-apps (new connections answered while workers drain); enable-threads makes
+# the master give up the GIL before master-start, so the hook's Ensure/Release
+# pair is always right (and Python threads, e.g. the volume's reconnect thread,
+# run between requests in every mode)
+# (not imported here: importing uwsgi_gluster.reload inside uWSGI is what runs it)
+RELOAD_HOOKS = ("call:PyGILState_Ensure", "call:PyRun_SimpleString import uwsgi_gluster.reload",
+                "callint:PyGILState_Release 1")
+MASTER_START_ARGS = ["--enable-threads", *(arg for hook in RELOAD_HOOKS for arg in ("--hook-master-start", hook))]
 PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.check",
-               "--module", "uwsgi_gluster.plugin"]
+               "--module", "uwsgi_gluster.plugin", *MASTER_START_ARGS]
 # ROUTE_ARGS: remap-modifier hands modifier1 27 requests to the Python plugin's
 # request handler, but uWSGI still looks up exception hooks by the request's
 # modifier1, and 27 has none: a Python exception would be neither logged nor
@@ -155,10 +165,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # Everything the plugin imports is loaded now, as root: after a `cap` user
     # switch the interpreter's own files may no longer be readable. Not
-    # .check and .asap: importing them is what runs them, inside uWSGI.
+    # .check, .asap and .reload: importing them is what runs them, inside uWSGI.
     import importlib.util  # noqa: F401 - used by .check
 
-    from . import cache, caps, config, gfapi, http, log, mime, options, responder, volume  # noqa: F401
+    from . import aio, cache, caps, config, gfapi, http, log, mime, options, responder, volume  # noqa: F401
 
     return pyuwsgi.run(args) or 0
 
