@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from configs import BUILT_UWSGI
 
 from corpus import CORPUS
 from netfaults import wait_for
@@ -65,10 +66,10 @@ def _split(answer: bytes):
     return head, length, body
 
 
-def _server(tmp_path: Path, mercy: int) -> Server:
+def _server(tmp_path: Path, mercy: int, command: str = UWSGI_GLUSTER) -> Server:
     touch = tmp_path / "chain-reload"
     touch.write_text("")
-    return Server([UWSGI_GLUSTER], INI % {"mercy": mercy, "touch": touch}, tmp_path, name="reload")
+    return Server([command], INI % {"mercy": mercy, "touch": touch}, tmp_path, name="reload")
 
 
 def _trigger(server: Server, how: str, tmp_path: Path) -> None:
@@ -86,9 +87,10 @@ def _hold_on_both_workers(server: Server) -> List[socket.socket]:
     return held
 
 
-@pytest.mark.parametrize("how", ["SIGHUP", "touch-chain-reload"])
-def test_reload_answers_new_connections_while_downloads_finish(volumes, tmp_path, how, report):
-    server = _server(tmp_path, mercy=60)
+@pytest.mark.parametrize("how,command", [("SIGHUP", UWSGI_GLUSTER), ("touch-chain-reload", UWSGI_GLUSTER),
+                                         ("SIGHUP", BUILT_UWSGI)], ids=["SIGHUP", "touch-chain-reload", "uwsgi-SIGHUP"])
+def test_reload_answers_new_connections_while_downloads_finish(volumes, tmp_path, how, command, report):
+    server = _server(tmp_path, mercy=60, command=command)
     with server.start():
         assert "SIGHUP reloads the workers one at a time" in server.log()
         held = _hold_on_both_workers(server)
