@@ -71,7 +71,8 @@ NATIVE_INI = """\
 ; written by scripts/bench_crowd.py: the native plugin's best for many clients
 ; (the http router holds slow request heads; its async mode segfaults)
 [uwsgi]
-plugins = glusterfs
+; Debian's uwsgi-core has the http router as a plugin (corerouter + http)
+plugins = corerouter, http, glusterfs
 http = 127.0.0.1:{{port}}
 http-modifier1 = 27
 socket = 127.0.0.1:{backend}
