@@ -56,6 +56,21 @@ FAST_WRITE = 0.005
 SLOW_WRITE = 0.02
 
 
+def _bound_malloc() -> None:
+    """Chunks are made in pool threads and freed on the hub: keep glibc from
+    giving each thread an arena (``M_ARENA_MAX`` 2) and from moving its mmap
+    threshold up (fixed at 64 KiB), so freed chunks go back to the system
+    instead of fragmenting the arenas."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, 64 << 10)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 class OffloadTimeout(Exception):
     """A libgfapi job did not finish within the bound."""
 
@@ -120,6 +135,7 @@ class Offloaded:
 
         if self._pid != os.getpid():
             self._pools, self._pid = {}, os.getpid()
+            _bound_malloc()
         pool = self._pools.get(kind)
         if pool is None:
             from gevent.threadpool import ThreadPool
