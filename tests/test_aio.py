@@ -69,19 +69,21 @@ def test_read_size_follows_the_client_without_a_socket(monkeypatch, write_times,
     assert seen[:len(sizes)] == sizes
 
 
-def test_read_size_is_the_sockets_free_room(monkeypatch):
+def test_read_size_follows_the_sockets_unacknowledged_bytes():
+    """Doubles while the peer has taken the last chunk; 16 KiB once bytes pile up."""
     import socket
 
     a, b = socket.socketpair()
     try:
         body = aio.AdaptiveBody(inner=None, offload=None, what="GET /x", sock_fd=a.fileno())  # type: ignore[arg-type]
-        body._adapt()
-        empty = body.read_size
-        assert aio.MIN_READ < empty <= aio.MAX_READ
+        body._returned_at = 0.0
+        for expected in (32, 64, 128):
+            body._adapt()
+            assert body.read_size == expected << 10
         a.setblocking(False)
         try:
             while True:
-                a.send(b"x" * 65536)  # nobody reads b: the buffer fills
+                a.send(b"x" * 65536)  # nobody reads b: the bytes pile up
         except BlockingIOError:
             pass
         body._adapt()

@@ -21,12 +21,13 @@ Contract:
   in its thread and whatever it opened is closed when it ends (a body is never
   closed while one of its reads is still running).
 * :class:`AdaptiveBody` wraps a streamed body (anything with a ``read_size``
-  attribute, an iterator and ``close()``): each read asks for what the
-  client's socket can take right now (its send buffer's free room), at least
-  :data:`MIN_READ` and at most :data:`MAX_READ` bytes; without the socket, it
-  starts at :data:`MIN_READ` and doubles while the client takes each chunk at
-  once, and drops back to :data:`MIN_READ` when it does not. A slow client
-  holds one small chunk, never a 1 MiB buffer; a fast one gets 1 MiB reads. On a timeout it logs one line and ends the
+  attribute, an iterator and ``close()``): reads start at :data:`MIN_READ`
+  bytes and double up to :data:`MAX_READ` while the client keeps up (its
+  socket holds less than one chunk not yet acknowledged, ``SIOCOUTQ``; without
+  a socket: the last chunk was written at once), and drop back to
+  :data:`MIN_READ` when it does not. A slow client holds one small chunk,
+  never a 1 MiB buffer (the kernel's socket buffer holds what was sent); a
+  fast one gets 1 MiB reads. On a timeout it logs one line and ends the
   body early: the client gets fewer bytes than ``Content-Length`` said and
   the connection is closed (uWSGI closes it after a short body).
 """
@@ -34,7 +35,6 @@ Contract:
 from __future__ import annotations
 
 import fcntl
-import socket
 import termios
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
@@ -192,24 +192,11 @@ def _connection_fd() -> Optional[int]:
         return None
 
 
-def _send_room(fd: int, sndbuf: int) -> int:
-    """Bytes the kernel can take now on socket ``fd`` (``sndbuf``: its SO_SNDBUF)."""
+def _queued(fd: int) -> int:
+    """Bytes written to socket ``fd`` that its peer has not acknowledged yet."""
     queued = bytearray(4)
-    fcntl.ioctl(fd, termios.TIOCOUTQ, queued)  # SIOCOUTQ: bytes not yet acknowledged
-    return sndbuf // 2 - int.from_bytes(queued, "little")  # half of SO_SNDBUF is payload
-
-
-def _sndbuf(fd: int) -> Optional[int]:
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError:
-        return None
-    try:
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-    except OSError:
-        return None
-    finally:
-        sock.detach()  # the fd stays uWSGI's
+    fcntl.ioctl(fd, termios.TIOCOUTQ, queued)  # SIOCOUTQ
+    return int.from_bytes(queued, "little")
 
 
 class AdaptiveBody:
@@ -220,7 +207,6 @@ class AdaptiveBody:
         self._offload = offload
         self._what = what
         self._fd = sock_fd
-        self._sndbuf = _sndbuf(sock_fd) if sock_fd is not None else None
         self._size = MIN_READ
         self._returned_at: Optional[float] = None
         self._pending = None
@@ -231,15 +217,16 @@ class AdaptiveBody:
         return self
 
     def _adapt(self) -> None:
-        if self._fd is not None and self._sndbuf:
-            try:
-                room = _send_room(self._fd, self._sndbuf)
-                self._size = min(max(room, MIN_READ), MAX_READ)
-                return
-            except OSError:
-                self._fd = None  # not a socket we can ask: go by the write times
         if self._returned_at is None:
             return
+        if self._fd is not None:
+            try:
+                queued = _queued(self._fd)
+            except OSError:
+                self._fd = None  # not a socket we can ask: go by the write times
+            else:  # the client took (almost) all of the last chunk: it keeps up
+                self._size = min(self._size * 2, MAX_READ) if queued < self._size else MIN_READ
+                return
         took = time.monotonic() - self._returned_at  # uWSGI wrote the last chunk meanwhile
         if took <= FAST_WRITE:
             self._size = min(self._size * 2, MAX_READ)
