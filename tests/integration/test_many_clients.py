@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import threading
+from pathlib import Path
 from typing import List
 
 import pytest
@@ -238,3 +239,16 @@ def test_timeout_mid_body_cuts_the_response(held_volume, tmp_path):
         lines = [line for line in server.log().splitlines() if "10MiB.bin" in line and "no answer" in line]
         assert len(lines) == 1 and lines[0].startswith("[glusterfs] worker 1: GET /sizes/10MiB.bin: no answer "
                                                        "from the volume within 2 s; response cut after"), lines
+
+
+def test_documented_many_clients_ini_serves(volumes, tmp_path):
+    """ini/many-clients.ini (README "Many clients"), on the corpus volume and a free port."""
+    text = (Path(__file__).resolve().parents[2] / "ini" / "many-clients.ini").read_text()
+    assert "http-socket = :9090" in text and "volume=demo" in text
+    ini = text.replace("http-socket = :9090", "http-socket = 127.0.0.1:{port}")
+    ini = ini.replace("volume=demo", "volume=unbit001")
+    with Server([UWSGI_GLUSTER], ini, tmp_path, name="many-clients").start() as server:
+        log = server.log()
+        assert "[glusterfs] gevent mode: libgfapi calls run on 16 threads per worker, each wait bounded to 10 s" in log
+        assert "[glusterfs] SIGHUP reloads the workers one at a time" in log
+        assert server.get(HUGE).body == CORPUS[HUGE]
