@@ -43,7 +43,7 @@ run: venv gluster  ## serve the demo volume on http://127.0.0.1:9090/ (RUN_PORT=
 	@$(BIN)/python scripts/seed.py demo
 	@$(BIN)/uwsgi-gluster --set-placeholder demo-port=$(RUN_PORT) --ini ini/demo.ini
 
-test: venv gluster  ## the whole suite: units, integration, ./uwsgi build, 3-node cluster
+test: venv gluster lint  ## ruff and mypy, then the whole suite: units, integration, ./uwsgi build, 3-node cluster
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 # pure units: the test files directly under tests/ (no glusterd, no ./uwsgi, no system
@@ -54,9 +54,9 @@ unit: venv  ## the pure unit tests only (tests/test_*.py: seconds, nothing set u
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(UNIT_TESTS) $(PYTEST_ARGS)
 
 # what the targets make inside the clone (all in .gitignore)
-CLONE_FILES = $(VENV) build dist uwsgi bench-results uwsgi_gluster.egg-info
+CLONE_FILES = $(VENV) build dist uwsgi bench-results uwsgi_gluster.egg-info $(wildcard uwsgi-gluster_*.deb)
 
-clean:  ## remove the files made in the clone: .venv, build/, dist/, ./uwsgi, bench-results/, egg-info
+clean:  ## remove the files made in the clone: .venv, build/, dist/, ./uwsgi, bench-results/, egg-info, the .deb
 	rm -rf $(CLONE_FILES)
 
 # scripts/clean-machine says what it removes and what it leaves (glusterd, Debian packages);

@@ -1,5 +1,5 @@
 # Code checks: ruff and mypy, configured in pyproject.toml, pinned in setup.cfg's `lint`
-# extra (installed by `make venv`). Not yet part of `make test`.
+# extra (installed by `make venv`). `make test` runs it first.
 #
 #   make lint
 

@@ -110,11 +110,14 @@ def log(msg: str) -> None:
 
 # -- the seeded files ------------------------------------------------------------
 
-def huge_chunk(index: int, _base=[]) -> bytes:
+_HUGE_BASE: List[bytes] = []
+
+
+def huge_chunk(index: int) -> bytes:
     """Chunk ``index`` of the 1 GiB file: a fixed random block stamped with its index."""
-    if not _base:
-        _base.append(random.Random(f"{SEED}-huge").randbytes(HUGE_CHUNK))
-    return struct.pack(">Q", index) + _base[0][8:]
+    if not _HUGE_BASE:
+        _HUGE_BASE.append(random.Random(f"{SEED}-huge").randbytes(HUGE_CHUNK))
+    return struct.pack(">Q", index) + _HUGE_BASE[0][8:]
 
 
 def huge_chunks():
@@ -340,7 +343,7 @@ def stream_huge(server: Server, expected_sha: str, rate_mb: float) -> dict:
                         time.sleep(ahead)
             conn.close()
             result.update(status=resp.status, length=got, sha256=h.hexdigest(), seconds=time.monotonic() - t0)
-        except Exception as exc:  # reported below
+        except Exception as exc:  # noqa: BLE001 - any failure of the reader is reported below
             result["error"] = repr(exc)
 
     baseline = server.rss()
@@ -418,7 +421,7 @@ def run_wrk(server: Server, label: str, path: str, args, script: Optional[Path] 
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
     except subprocess.TimeoutExpired:
-        raise server.fail(f"wrk {label} did not finish")
+        raise server.fail(f"wrk {label} did not finish") from None
     (RESULTS / f"wrk-{server.name}-{label}.txt").write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
     res = parse_wrk(proc.stdout)
     if proc.returncode != 0 or res["rps"] is None:
@@ -428,7 +431,8 @@ def run_wrk(server: Server, label: str, path: str, args, script: Optional[Path] 
     if server.proc.poll() is not None:
         raise server.fail(f"died during wrk {label}")
     errors = {k: v for k, v in res["socket_errors"].items() if v}
-    log(f"{server.name}: {label}: {res['rps']:.1f} req/s, {(res['bytes_per_s'] or 0) / 1e6:.1f} MB/s, p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms"
+    log(f"{server.name}: {label}: {res['rps']:.1f} req/s, {(res['bytes_per_s'] or 0) / 1e6:.1f} MB/s, "
+        f"p50 {res['p50_ms']:.2f} ms, p99 {res['p99_ms']:.2f} ms"
         + (f", socket errors {errors}" if errors else ""))
     return res
 
@@ -622,10 +626,13 @@ def parse_args(argv):
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=int, default=int(env("DURATION", "10")), help="seconds per wrk run (env DURATION)")
-    p.add_argument("--connections", type=int, default=int(env("CONNECTIONS", "30")), help="wrk connections (env CONNECTIONS)")
+    p.add_argument("--duration", type=int, default=int(env("DURATION", "10")),
+                   help="seconds per wrk run (env DURATION)")
+    p.add_argument("--connections", type=int, default=int(env("CONNECTIONS", "30")),
+                   help="wrk connections (env CONNECTIONS)")
     p.add_argument("--threads", type=int, default=int(env("WRK_THREADS", "2")), help="wrk threads (env WRK_THREADS)")
-    p.add_argument("--only", choices=("ours", "native"), default=env("ONLY") or None, help="bench one server (env ONLY)")
+    p.add_argument("--only", choices=("ours", "native"), default=env("ONLY") or None,
+                   help="bench one server (env ONLY)")
     p.add_argument("--profile", action="store_true", help="py-spy our worker under the 14 B and mixed loads")
     p.add_argument("--native", action="store_true", help="with --profile: py-spy --native (C frames too)")
     p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import random
@@ -53,8 +52,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (scripts/bench.py: seeding, wrk, uWSGI server handling)
-from bench import MEDIUM, MiB, RESULTS, ROOT, SEED, TINY, VOLUME, Broken, log  # noqa: E402
+import bench
+from bench import MEDIUM, RESULTS, ROOT, SEED, TINY, VOLUME, Broken, MiB, log
 
 MIXED_SET = 300
 FUSE_DIR = Path("/run/uwsgi-gluster-bench/fuse")
@@ -334,7 +333,8 @@ def parse_args(argv):
     env = os.environ.get
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=int, default=int(env("DURATION", "10")), help="seconds per wrk run (env DURATION)")
+    p.add_argument("--duration", type=int, default=int(env("DURATION", "10")),
+                   help="seconds per wrk run (env DURATION)")
     p.add_argument("--threads", type=int, default=int(env("WRK_THREADS", "2")), help="wrk threads (env WRK_THREADS)")
     p.add_argument("--socket", choices=("http11-socket", "http-socket"), default=env("SOCKET", "http11-socket"),
                    help="our socket type (env SOCKET)")

@@ -16,6 +16,10 @@ glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
 threads = 8
 """
 
+#: paths not in the corpus, asked of both plugins: missing files, dot segments, case
+EXTRA_PATHS = ["/missing.txt", "/missing/deeper/x.html", "/a/../hello.txt", "/../hello.txt", "/hello.txt/",
+               "/HELLO.TXT", "/sizes/../one.bin"]
+
 
 def _blob(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)

@@ -44,7 +44,7 @@ class HungServer:
             conn.close()
         self._thread.join(5)
 
-    def __enter__(self) -> "HungServer":
+    def __enter__(self) -> HungServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -122,7 +122,7 @@ class Forwarder:
         for thread in self._threads:
             thread.join(5)
 
-    def __enter__(self) -> "Forwarder":
+    def __enter__(self) -> Forwarder:
         return self
 
     def __exit__(self, *exc) -> None:

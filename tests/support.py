@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +71,11 @@ def processes():
         except OSError:
             continue
         yield int(entry), fields[0], int(fields[1]), int(fields[3])
+
+
+def threads_and_fds(pid: int) -> Tuple[int, int]:
+    """``(threads, open fds)`` of process ``pid``, from /proc."""
+    return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def free_port(netns: Optional[str] = None) -> int:
@@ -158,6 +163,9 @@ class Server:
     #: run the server inside this network namespace (``ip netns exec``; it
     #: execs, so ``proc`` is still the uWSGI master) and talk to it from there
     netns: Optional[str] = None
+    #: variables added to (or, with value None, removed from) this process's
+    #: environment for the server
+    env: Optional[Dict[str, Optional[str]]] = None
 
     def __post_init__(self) -> None:
         if not self.port:
@@ -171,16 +179,27 @@ class Server:
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
-    def start(self, extra_args: Sequence[str] = (), wait: bool = True, timeout: float = 60) -> "Server":
+    def start(self, extra_args: Sequence[str] = (), wait: bool = True, timeout: float = 60) -> Server:
         self.ini_path.write_text(self.ini_text.replace("{port}", str(self.port)))
         with open(self.log_path, "wb") as log:
             prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
             self.proc = subprocess.Popen([*prefix, *self.command, "--ini", str(self.ini_path), *extra_args],
                                          stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True)
+                                         env=self.environment(), start_new_session=True)
         if wait:
             self.wait_ready(timeout)
         return self
+
+    def environment(self) -> Optional[Dict[str, str]]:
+        if not self.env:
+            return None
+        env = dict(os.environ)
+        for key, value in self.env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -226,3 +245,23 @@ def ours(ini_text: str, workdir: Path, name: str = "ours", netns: Optional[str] 
 
 def native(ini_text: str, workdir: Path, name: str = "native") -> Server:
     return Server([NATIVE_UWSGI], ini_text, workdir, name)
+
+
+def debian_ours(ini_text: str, workdir: Path, plugin_dir: Path, pythonpath: Sequence[Path],
+                name: str = "debian-ours") -> Server:
+    """Debian's own /usr/bin/uwsgi running the ini, with our glusterfs_plugin.so
+    found first (in ``plugin_dir``) and ``uwsgi_gluster`` importable from
+    ``pythonpath`` by Debian's python3 plugin."""
+    env = {"UWSGI_PLUGIN_DIR": str(plugin_dir), "PYTHONPATH": os.pathsep.join(map(str, pythonpath))}
+    return Server([NATIVE_UWSGI], ini_text, workdir, name, env=env)
+
+
+# -- comparing a response with the native plugin's ------------------------------
+
+#: headers that must be the same as the native plugin's
+COMPARED = ("Content-Type", "Content-Length", "Last-Modified")
+
+
+def summary(reply: Reply):
+    """What must be the same as the native plugin's: status, COMPARED headers, body."""
+    return reply.status, {name: reply.header(name) for name in COMPARED}, reply.body

@@ -79,6 +79,26 @@ def test_missing_is_cached_and_rechecked(clock):
     assert cache.lookup(b"/x", lambda p: st()) is None  # it appeared: read the volume
 
 
+def not_connected(_path):
+    raise OSError(errno.ENOTCONN, "Transport endpoint is not connected")
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_revalidation_during_an_outage_raises_instead_of_answering_404(clock, kind):
+    """A cached "not found" whose revalidation fails because the volume does not
+    answer was answered 404 (a wrong answer during an outage); a cached file was
+    silently dropped. Both must raise, so the request gets 503."""
+    cache = FileCache(clock=clock)
+    if kind == "missing":
+        cache.remember_missing(b"/x")
+    else:
+        cache.store(b"/x", st(), b"abc")
+    clock.now += 2
+    with pytest.raises(OSError) as caught:
+        cache.lookup(b"/x", not_connected)
+    assert caught.value.errno == errno.ENOTCONN
+
+
 def test_large_files_are_not_cached(clock):
     cache = FileCache(clock=clock, max_file=10)
     entry = cache.store(b"/big", st(size=11), b"x" * 11)

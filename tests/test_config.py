@@ -6,10 +6,21 @@ uWSGI's business, tested against real processes in
 tests/integration/test_config_differential.py.
 """
 
+import dataclasses
+
 import pytest
 
-from uwsgi_gluster.config import (DEFAULT_CONNECT_TIMEOUT, ConfigError, MountSpec, Server, config_sources,
-                                  parse_mount, parse_server, settings_from_options, split_kvlist)
+from uwsgi_gluster.config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    ConfigError,
+    MountSpec,
+    Server,
+    config_sources,
+    parse_mount,
+    parse_server,
+    settings_from_options,
+    split_kvlist,
+)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -162,7 +173,7 @@ def test_config_sources_in_order_without_repeats():
 def test_mount_spec_is_immutable():
     mount = parse_mount("mountpoint=/,volume=v,server=h:0")
     assert isinstance(mount, MountSpec)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         mount.volume = "other"
 
 

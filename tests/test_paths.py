@@ -7,7 +7,8 @@ import stat
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from uwsgi_gluster.paths import MAX_STEPS, MAX_SYMLINK_HOPS, SymlinkRefused, normalize, resolve
 

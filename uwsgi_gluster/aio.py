@@ -29,7 +29,9 @@ Contract:
   never a 1 MiB buffer (the kernel's socket buffer holds what was sent); a
   fast one gets 1 MiB reads. On a timeout it logs one line and ends the
   body early: the client gets fewer bytes than ``Content-Length`` said and
-  the connection is closed (uWSGI closes it after a short body).
+  the connection is closed (uWSGI closes it after a short body). A body's own
+  ``abort`` (:class:`.responder.FileBody`: the file changed during the
+  transfer) is called in the request's greenlet, never in a pool thread.
 """
 
 from __future__ import annotations
@@ -107,6 +109,18 @@ class Direct:
 
 
 _DONE = object()
+
+
+class _DeferredAbort(Exception):
+    """Carries a body's abort from a pool thread to the request's greenlet."""
+
+    def __init__(self, reason: BaseException):
+        super().__init__(str(reason))
+        self.reason = reason
+
+
+def _defer_abort(reason: BaseException) -> None:
+    raise _DeferredAbort(reason)
 
 
 def _next_or_done(body: Iterator[bytes]) -> Any:
@@ -207,6 +221,12 @@ class AdaptiveBody:
         self._offload = offload
         self._what = what
         self._fd = sock_fd
+        # A body's abort (e.g. FileBody's: a log line, then a 503 or a shut-down
+        # connection) speaks to uWSGI: it must run in the request's greenlet, not
+        # in the pool thread that found the problem.
+        self._abort = getattr(inner, "abort", None)
+        if self._abort is not None:
+            inner.abort = _defer_abort
         self._size = MIN_READ
         self._returned_at: Optional[float] = None
         self._pending = None
@@ -241,6 +261,11 @@ class AdaptiveBody:
         self._pending = self._offload.spawn(_next_or_done, self._inner)
         try:
             chunk = self._offload.wait(self._pending)
+        except _DeferredAbort as deferred:
+            self._pending = None
+            self.close()
+            self._abort(deferred.reason)  # type: ignore[misc]  # raises, or returns: the body ends
+            raise StopIteration from None
         except OffloadTimeout as exc:
             log(f"worker {worker_id()}: {self._what}: {exc}; response cut after {self._sent} bytes")
             self.close()

@@ -32,11 +32,12 @@ Contract:
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Optional, Tuple
+from typing import Any, Callable, Hashable, Optional, Tuple, Union
 
 DEFAULT_FRESHNESS = 1.0
 DEFAULT_MAX_BYTES = 64 << 20
@@ -86,6 +87,11 @@ class _Kept:
 MISSING = object()  # what lookup() answers for a cached "no such file"
 
 
+#: errnos of a revalidating stat that mean "this path is gone" (any other
+#: error is the volume's, and is raised to the caller).
+GONE_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG))
+
+
 def identity_of(st) -> Identity:
     """What must be equal for a file's bytes to be taken as unchanged."""
     return (st.st_ino, st.st_size, st.st_mtime * 1_000_000_000 + st.st_mtimensec,
@@ -113,8 +119,8 @@ class FileCache:
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: "OrderedDict[Hashable, object]" = OrderedDict()
-        self._missing: "OrderedDict[bytes, _Missing]" = OrderedDict()
+        self._entries: OrderedDict[Hashable, Union[Entry, _Kept]] = OrderedDict()
+        self._missing: OrderedDict[bytes, _Missing] = OrderedDict()
         self._bytes = 0
         self._missing_bytes = 0
         self.hits = self.misses = self.revalidations = 0
@@ -131,11 +137,13 @@ class FileCache:
         """The cached :class:`Entry`, :data:`MISSING`, or None (read the volume).
 
         ``stat(path)`` is called (outside the lock) only to revalidate a stale
-        entry; it raises ``OSError`` for a path that is gone.
+        entry; it raises ``OSError``: with an errno of :data:`GONE_ERRNOS` for
+        a path that is gone, any other error (a volume that does not answer)
+        propagates to the caller, whatever the entry was.
         """
         now = self._clock()
         with self._lock:
-            value = self._entries.get(path)
+            value: Union[Entry, _Kept, _Missing, None] = self._entries.get(path)
             if value is None:
                 value = self._missing.get(path)
                 if value is None:
@@ -150,7 +158,9 @@ class FileCache:
         self.revalidations += 1
         try:
             st = stat(path)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in GONE_ERRNOS:
+                raise  # the volume, not the path, failed: no answer from the cache
             if isinstance(value, _Missing):
                 self.remember_missing(path)
                 return MISSING
@@ -228,18 +238,18 @@ class FileCache:
         with self._lock:
             self._drop(path)
 
-    def _release(self, old: object) -> None:
+    def _release(self, old: Union[Entry, _Kept]) -> None:
         self._bytes -= old.cost
         if isinstance(old, Entry):
             old.cached = False
 
     def _drop(self, key: Hashable) -> None:
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._release(old)
-        old = self._missing.pop(key, None)
-        if old is not None:
-            self._missing_bytes -= old.cost
+        held = self._entries.pop(key, None)
+        if held is not None:
+            self._release(held)
+        missing = self._missing.pop(key, None) if isinstance(key, bytes) else None
+        if missing is not None:
+            self._missing_bytes -= missing.cost
 
     def _evict(self) -> None:
         while self._missing and (self._missing_bytes > self.max_missing_bytes
@@ -247,5 +257,5 @@ class FileCache:
             _, old = self._missing.popitem(last=False)
             self._missing_bytes -= old.cost
         while self._entries and (self.size_bytes > self.max_bytes or len(self) > self.max_entries):
-            _, old = self._entries.popitem(last=False)
-            self._release(old)
+            _, held = self._entries.popitem(last=False)
+            self._release(held)

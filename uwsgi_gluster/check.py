@@ -75,7 +75,8 @@ def _probe_child(volume: str, server: Server) -> None:
     os._exit(code)  # no glfs_fini: it takes seconds and the process ends anyway
 
 
-def probe_volumes(mounts: Sequence[MountSpec], deadline: float = PROBE_DEADLINE) -> Dict[Tuple[int, int], Optional[int]]:
+def probe_volumes(mounts: Sequence[MountSpec],
+                  deadline: float = PROBE_DEADLINE) -> Dict[Tuple[int, int], Optional[int]]:
     """Connect to every (mount, server) pair at once, each in a forked child.
 
     Returns ``{(mount index, server index): errno}``: 0 connected, an errno

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 DEFAULT_PORT = 24007
 MOUNT_KEY = "glusterfs-mount"
@@ -100,7 +100,7 @@ class MountSpec:
     servers: Tuple[Server, ...] = ()
     volfile: Optional[str] = None
     where: str = "?"
-    options: Mapping[str, object] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Settings:
 
 # -- kvlist -----------------------------------------------------------------
 
-def split_kvlist(value: str, list_sep: str = ",", kv_sep: str = "=") -> list:
+def split_kvlist(value: str, list_sep: str = ",", kv_sep: str = "=") -> List[Tuple[str, Optional[str]]]:
     """Split ``k=v,k2=v2`` exactly like uWSGI: backslash escapes the next char.
 
     Returns ``[(key, value_or_None), ...]`` in order; an item without an
@@ -141,7 +141,7 @@ def split_kvlist(value: str, list_sep: str = ",", kv_sep: str = "=") -> list:
             cur.append(("raw", ch))
     if cur:
         items.append(cur)
-    result = []
+    result: List[Tuple[str, Optional[str]]] = []
     for item in items:
         for i, (kind, ch) in enumerate(item):
             if kind == "raw" and ch == kv_sep:

@@ -649,7 +649,8 @@ def render_index(url_path: str, entries: List[Tuple[str, bool, int, int]], omitt
             '<tr><td><a href="%s">%s%s</a></td><td>%s</td><td>%s</td></tr>'
             % (href, _display(name), suffix, "-" if is_dir else "%d" % size, _display_date(mtime))
         )
-    note = ["<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries))] if omitted > 0 else []
+    note = (["<p>%d more entries not shown (a listing shows at most %d).</p>" % (omitted, len(entries))]
+            if omitted > 0 else [])
     page = "\n".join(
         [
             "<!DOCTYPE html>",

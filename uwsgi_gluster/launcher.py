@@ -161,12 +161,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print_help()
         return 0
     args = uwsgi_argv(argv)
-    import pyuwsgi
-
     # Everything the plugin imports is loaded now, as root: after a `cap` user
     # switch the interpreter's own files may no longer be readable. Not
     # .check, .asap and .reload: importing them is what runs them, inside uWSGI.
     import importlib.util  # noqa: F401 - used by .check
+
+    import pyuwsgi
 
     from . import aio, cache, caps, config, gfapi, http, log, mime, options, responder, volume  # noqa: F401
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import errno
 import os
 import stat as statmod
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 MAX_SYMLINK_HOPS = 40
 MAX_STEPS = 256
@@ -61,9 +61,9 @@ def _join(parts: List[bytes]) -> bytes:
     return b"/" + b"/".join(parts)
 
 
-def resolve(path: bytes, lstat: Callable[[bytes], object], readlink: Callable[[bytes], bytes],
+def resolve(path: bytes, lstat: Callable[[bytes], Any], readlink: Callable[[bytes], bytes],
             follow: bool = True, base: bytes = b"/", hops: int = 0, max_hops: int = MAX_SYMLINK_HOPS,
-            max_steps: int = MAX_STEPS) -> Tuple[bytes, object, int]:
+            max_steps: int = MAX_STEPS) -> Tuple[bytes, Any, int]:
     """``(real_path, stat, hops)`` of normalized ``path``: ``real_path`` has no
     symlink in it, ``stat`` is ``lstat(real_path)`` and ``hops`` the symlinks
     followed. A relative ``path`` is walked from ``base``, a directory already

@@ -16,6 +16,7 @@ check) is still logged as one line and stops the process.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import uwsgi
 
@@ -24,11 +25,13 @@ from .aio import Direct, Offloaded, loop_from_options
 from .config import ConfigError, Settings, settings_from_options
 from .log import STATS_SIGNAL, log, worker_id
 from .mime import MimeTypes
+from .options import resolved_options
 from .responder import MountApp, NoMount
+from .routing import response_rewriter
 from .volume import Volume
 
 
-def build_apps(settings: Settings, offload=None):
+def build_apps(settings: Settings, rewriter: Optional[str] = None, offload=None):
     """``{mountpoint_bytes: wsgi_app}`` for uwsgi.applications, and the volumes.
 
     The ``/`` mount (or :class:`NoMount`) comes first: the Python plugin makes
@@ -37,11 +40,16 @@ def build_apps(settings: Settings, offload=None):
     """
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
     apps, volumes = {}, []
+    if rewriter and any(spec.options.get("precompressed", True) for spec in settings.mounts):
+        log(f"precompressed variants are not served: {rewriter} may store or rewrite responses "
+            f"without their Content-Encoding")
     for index, spec in enumerate(settings.mounts):
         log(f"mounting {spec.mountpoint} ...")
         volume = Volume(spec, connect_timeout=settings.connect_timeout)
         volumes.append(volume)
-        apps[spec.mountpoint.encode()] = MountApp(volume, mime, offload=offload)
+        apps[spec.mountpoint.encode()] = MountApp(volume, mime, response_rewriter=rewriter,
+                                                  connection_fd=getattr(uwsgi, "connection_fd", None),
+                                                  offload=offload)
         log(f"GlusterFS app/mountpoint {index} ({spec.mountpoint}) volume {spec.volume}, "
             f"servers {';'.join(map(str, spec.servers)) or '-'}")
     default = apps.pop(b"/", None) or NoMount()
@@ -79,11 +87,10 @@ def _register_stats_signal() -> None:
 
 
 def load() -> None:
-    from .options import resolved_options
-
     try:
         options = resolved_options()
         settings = settings_from_options(options)
+        rewriter = response_rewriter(options)
     except ConfigError as exc:
         log(str(exc).replace("[glusterfs] ", "", 1))
         os._exit(1)
@@ -95,7 +102,7 @@ def load() -> None:
         offload = pooled = Offloaded(timeout)
         log(f"gevent mode: libgfapi calls run on {pooled.size} threads per worker, each wait bounded "
             f"to {timeout} s")
-    apps, volumes = build_apps(settings, offload)
+    apps, volumes = build_apps(settings, rewriter, offload)
     uwsgi.applications = apps
     _register_stats_signal()
     if worker_id() > 0:  # lazy-apps: we are already in the worker

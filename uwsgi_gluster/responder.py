@@ -14,7 +14,10 @@ Contract:
 * Conditional requests give ``304`` (headers from an allow-list) or ``412``;
   one ``Range`` gives ``206``/``416``; several ranges give the whole ``200``.
 * A sibling ``file.br``/``file.gz`` is sent with ``Content-Encoding`` when the
-  client accepts it and the mount has ``precompressed`` on (default).
+  client accepts it and the mount has ``precompressed`` on (default), unless an
+  option of the instance may store or rewrite responses (``cachestore``, a
+  transformation...: see :mod:`.routing`), which would keep or change the
+  encoded bytes without their headers: then every client gets the file itself.
 * Directories: ``/dir`` -> ``301`` to ``/dir/`` (query percent-encoded);
   ``/dir/`` -> the mount's ``index`` file, else an HTML listing if
   ``autoindex`` is on (at most :data:`MAX_LISTING` rows, no dotfiles unless
@@ -32,10 +35,17 @@ Contract:
   kernel and libgfapi do, every target inside the volume; with
   ``symlinks=false`` a path through any symlink is answered ``404``.
 * Small files (and "not found") come from a per-worker :class:`FileCache`,
-  revalidated against the volume at least every second; larger files are
+  revalidated against the volume at least every second, and read whole between
+  two ``fstat`` calls that agree (a file that keeps changing gets ``503``, never
+  a mix of versions); larger files are
   streamed with positioned reads of at most :data:`READ_SIZE` bytes, never
   past the requested range, and the file is closed when the body is exhausted
   or closed.
+* A streamed body is the file's bytes as its headers describe them, or it ends
+  short: a file that changed (inode, size, mtime or ctime), shrank or failed to
+  read during the transfer gets one log line, and the response is cut (a
+  ``503`` if its headers were not sent yet, else the connection is shut down
+  before the last chunk), never completed with other bytes.
 
 :meth:`MountApp.respond` builds an immutable :class:`Response`;
 :meth:`MountApp.__call__` is the only code that speaks WSGI.
@@ -46,15 +56,17 @@ from __future__ import annotations
 import errno
 import heapq
 import os
-import threading
+import socket
 import stat as statmod
+import threading
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths
 from .aio import Direct, OffloadTimeout
 from .cache import MISSING, Entry, FileCache, identity_of
-from .log import log, worker_id
+from .log import log as default_log
+from .log import worker_id as default_worker_id
 from .mime import MimeTypes
 from .paths import normalize
 from .volume import Unavailable, Volume
@@ -66,6 +78,8 @@ MAX_LISTING = 1000
 #: own state) or that GlusterFS keeps for itself: never listed nor served.
 HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".landfill"))
 READ_SIZE = 1 << 20
+#: reads of a small file before giving up on one that keeps changing (then 503)
+CONSISTENT_READ_ATTEMPTS = 3
 ENCODINGS = (("br", b".br"), ("gzip", b".gz"))
 
 Headers = Tuple[Tuple[str, str], ...]
@@ -122,17 +136,41 @@ def _refuse_hidden(real: bytes) -> None:
         raise OSError(errno.ENOENT, "hidden")
 
 
+class TransferAborted(IOError):
+    """A body could not be sent as its headers promised (the file changed,
+    shrank, or a read failed); the response must not look complete."""
+
+
+def _raise(exc: TransferAborted) -> None:
+    raise exc
+
+
 class FileBody:
     """Iterates a glfs fd from ``start`` for ``length`` bytes; owns the fd.
 
-    ``read_size`` (the most one read asks for) may be changed between chunks
-    (:class:`.aio.AdaptiveBody` does, to the client's pace)."""
+    Contract: the bytes yielded are the file's as of ``promised`` (see
+    :func:`file_version`), or the body ends short. After reading the last
+    chunk, and before yielding it, the open fd is ``fstat``-ed: if the file's
+    version differs from ``promised`` (a rewrite, even of the same size, during
+    the transfer), or the file shrank, or a read failed, the fd is closed and
+    :attr:`abort` is called with a :class:`TransferAborted`; the last chunk is
+    never yielded. ``abort`` either raises (the default re-raises, for any WSGI
+    server) or returns, and the iteration then ends. The fd is closed exactly
+    once, at the end, on abort, or by :meth:`close`. ``read_size`` (the most
+    one read asks for) may be changed between chunks (:class:`.aio.AdaptiveBody`
+    does, to the client's pace).
+    """
 
-    def __init__(self, fd: int, start: int, length: int, read_size: int = READ_SIZE):
+    def __init__(self, fd: int, start: int, length: int, read_size: Optional[int] = None,
+                 promised: Optional[Tuple[int, int, int, int]] = None, name: bytes = b""):
         self._fd: Optional[int] = fd
         self._offset = start
+        self._length = length
         self._remaining = length
-        self.read_size = read_size
+        self.read_size = read_size or READ_SIZE
+        self._promised = promised
+        self._name = name
+        self.abort: Callable[[TransferAborted], None] = _raise
 
     def __iter__(self):
         return self
@@ -143,15 +181,35 @@ class FileBody:
             raise StopIteration
         try:
             chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self.read_size))
+            if not chunk:
+                problem = f"file shrank while it was being sent ({self._remaining} bytes missing)"
+            elif len(chunk) == self._remaining and self._promised is not None:
+                now = identity_of(gfapi.fstat(self._fd))
+                problem = self._changes(now)
+            else:
+                problem = ""
+        except OSError as exc:
+            problem = f"read failed while it was being sent: {exc}"
         except BaseException:
             self.close()
             raise
-        if not chunk:
+        if problem:
+            sent = self._length - self._remaining
             self.close()
-            raise IOError(f"file shrank while it was being sent ({self._remaining} bytes missing)")
+            self.abort(TransferAborted(f"{os.fsdecode(self._name)}: {problem}; response cut after "
+                                       f"{sent} of {self._length} bytes"))
+            raise StopIteration
         self._offset += len(chunk)
         self._remaining -= len(chunk)
         return chunk
+
+    def _changes(self, now: Tuple[int, int, int, int]) -> str:
+        promised = self._promised
+        if promised is None or now == promised:
+            return ""
+        changed = [name for name, a, b in zip(("inode", "size", "mtime", "ctime"), promised, now) if a != b]
+        detail = f"size {promised[1]} -> {now[1]}" if promised[1] != now[1] else ", ".join(changed)
+        return f"file changed while it was being sent ({detail})"
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
@@ -164,7 +222,7 @@ class Opened:
     """A file or directory opened on the volume but not cached; owns ``fd``."""
 
     fd: int
-    st: object
+    st: Any
 
     @property
     def mode(self) -> int:
@@ -207,18 +265,30 @@ class Request:
 class MountApp:
     """Serves the files of one volume; one instance per ``glusterfs-mount``."""
 
-    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None, offload=None):
+    def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None,
+                 response_rewriter: Optional[str] = None, connection_fd: Optional[Callable[[], int]] = None,
+                 log: Callable[[str], None] = default_log, worker_id: Callable[[], int] = default_worker_id,
+                 offload: Optional[Any] = None):
+        """``response_rewriter``: the uWSGI option of this instance that may
+        store or rewrite responses (see :mod:`.routing`), or None; with one,
+        precompressed variants are never sent. ``connection_fd``: the current
+        request's client socket (``uwsgi.connection_fd``), shut down to cut a
+        body whose file changed while it was sent; None outside uWSGI.
+        ``offload``: where libgfapi work runs: here (:class:`.aio.Direct`, the
+        default) or, in gevent mode, off the loop (:class:`.aio.Offloaded`)."""
+        self.connection_fd = connection_fd
+        self._log = log
+        self._worker_id = worker_id
         self.volume = volume
-        #: where libgfapi work runs: here (:class:`.aio.Direct`) or, in gevent
-        #: mode, off the hub (:class:`.aio.Offloaded`)
         self.offload = offload if offload is not None else Direct()
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
+        self.response_rewriter = response_rewriter
         options = volume.spec.options
         self.max_age = options.get("max-age")
         self.index = options.get("index", "index.html")
         self.autoindex = options.get("autoindex", False)
-        self.precompressed = options.get("precompressed", True)
+        self.precompressed = bool(options.get("precompressed", True)) and response_rewriter is None
         self.symlinks = options.get("symlinks", True)
         self.dotfiles = options.get("dotfiles", False)
         self._listing_lock = threading.Lock()
@@ -243,13 +313,15 @@ class MountApp:
             fs = self.volume.handle()
         except Unavailable as exc:
             return unavailable(exc.retry_after)
+        asked: list = []
         try:
-            loaded = self._load(fs, path)
+            loaded = self._load(fs, path, asked)
         except OSError as exc:
             if exc.errno in _CONNECTION_ERRNOS:
                 self.volume.report(False)
             return _error_response(exc)
-        self.volume.report(True)
+        if asked:  # a fresh cache hit says nothing about the volume
+            self.volume.report(True)
         if loaded is MISSING:
             return NOT_FOUND
         if statmod.S_ISREG(loaded.mode):
@@ -259,14 +331,22 @@ class MountApp:
             return self._directory(fs, request, path)
         return FORBIDDEN
 
-    def _load(self, fs: int, path: bytes):
+    def _load(self, fs: int, path: bytes, asked: Optional[list] = None):
         """``path`` as a cached :class:`Entry`, :data:`MISSING`, or :class:`Opened`.
 
-        Raises ``OSError`` for failures other than "no such file".
+        Raises ``OSError`` for failures other than "no such file". Appends to
+        ``asked`` when the volume was asked (not answered from the cache alone).
         """
-        cached = self.cache.lookup(path, lambda p: self._real(fs, p)[1])
+        def revalidate(p: bytes):
+            if asked is not None:
+                asked.append(p)
+            return self._real(fs, p)[1]
+
+        cached = self.cache.lookup(path, revalidate)
         if cached is not None:
             return cached
+        if asked is not None:
+            asked.append(path)
         try:
             real, _ = self._real(fs, path)
             fd = gfapi.open_file(fs, real)
@@ -277,17 +357,21 @@ class MountApp:
             raise
         try:
             st = gfapi.fstat(fd)
-            if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
-                return Opened(fd, st)
-            content = read_all(fd, st.st_size)
+            for _ in range(CONSISTENT_READ_ATTEMPTS):
+                if not statmod.S_ISREG(st.st_mode) or st.st_size > self.cache.max_file:
+                    return Opened(fd, st)
+                content = read_all(fd, st.st_size)
+                after = gfapi.fstat(fd)
+                if len(content) == st.st_size and identity_of(after) == identity_of(st):
+                    break  # one version of the file, read whole
+                st = after
+            else:
+                self.cache.forget(path)
+                raise gfapi.GlusterError(errno.EAGAIN, f"{os.fsdecode(path)} kept changing while it was read")
         except BaseException:
             gfapi.close(fd)
             raise
         gfapi.close(fd)
-        if len(content) != st.st_size:  # changed while read: serve what was read, cache nothing
-            self.cache.forget(path)
-            return Entry(identity=(st.st_ino, len(content), -1, -1), mode=st.st_mode, size=len(content),
-                         mtime=st.st_mtime, mtime_ns=-1, ctime_ns=-1, ino=st.st_ino, content=content)
         return self.cache.store(path, st, content)
 
     def _real(self, fs: int, path: bytes) -> Tuple[bytes, object]:
@@ -406,7 +490,7 @@ class MountApp:
                 return finish(Response("416 Range Not Satisfiable",
                                        (http.header("Content-Range", http.unsatisfied_range(size)),
                                         http.header("Content-Length", "0")) + tuple(validators)))
-            if wanted is not None:
+            if isinstance(wanted, tuple):
                 start, end = wanted
                 status, length = "206 Partial Content", end - start
                 validators.append(http.header("Content-Range", http.content_range(start, end, size)))
@@ -417,7 +501,8 @@ class MountApp:
         if isinstance(loaded, Entry):
             content = loaded.content
             return Response(status, tuple(headers), (content if length == size else content[start:start + length],))
-        return Response(status, tuple(headers), FileBody(loaded.fd, start, length))
+        return Response(status, tuple(headers), FileBody(loaded.fd, start, length, promised=identity_of(loaded.st),
+                                                         name=request.script_name + request.path))
 
     def _directory(self, fs: int, request: Request, path: bytes) -> Response:
         if not request.path.endswith(b"/"):
@@ -490,10 +575,54 @@ class MountApp:
         try:
             response = self.offload.run(self.respond, request)
         except OffloadTimeout as exc:
-            log(f"worker {worker_id()}: {request.method} {environ.get('PATH_INFO', '')}: {exc}; answering 503")
+            self._log(f"worker {self._worker_id()}: {request.method} {environ.get('PATH_INFO', '')}: {exc}; "
+                      f"answering 503")
             response = unavailable(1)
         start_response(response.status, list(response.headers))
+        if isinstance(response.body, FileBody):
+            response.body.abort = lambda exc: self._abort_transfer(start_response, exc)
         return self.offload.wrap_body(response.body, f"{request.method} {environ.get('PATH_INFO', '')}")
+
+    def _abort_transfer(self, start_response, exc: TransferAborted) -> None:
+        """End a response whose body cannot be sent as promised, so that no
+        client (nor uWSGI's cache) takes it for complete: one log line, then
+
+        * headers not sent yet (uWSGI accepts a new ``start_response``): the
+          answer becomes a ``503``, which ``cachestore`` does not keep; when
+          nothing of uWSGI buffers responses that is all;
+        * otherwise the connection is shut down now (``shutdown``, so the fd
+          stays uWSGI's to close): the client sees the body end short of its
+          ``Content-Length``, at once, even on a keep-alive connection;
+        * outside uWSGI the exception goes to the server.
+        """
+        self._log(f"worker {self._worker_id()}: {exc}")
+        try:
+            start_response("503 Service Unavailable",
+                           [("Content-Type", "text/plain"), ("Retry-After", "1"), ("Content-Length", "0")])
+            replaced = True
+        except Exception:  # noqa: BLE001 - uWSGI: IOError("headers already sent"); others: AssertionError
+            replaced = False
+        if replaced and not self.response_rewriter:
+            return
+        if self.connection_fd is not None:
+            shutdown_connection(self.connection_fd())
+            return
+        if not replaced:
+            raise exc
+
+
+def shutdown_connection(fd: int) -> None:
+    """Shut a connection down both ways without closing ``fd`` itself."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class NoMount:

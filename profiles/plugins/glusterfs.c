@@ -1,21 +1,37 @@
 /*
- * uwsgi-gluster: the name `glusterfs` inside ./uwsgi (profile glusterfs).
+ * uwsgi-gluster: the uWSGI plugin named `glusterfs`.
  *
- * Serving is done in Python by uwsgi_gluster.plugin, which the embedded
- * configuration loads and routes modifier1 27 to (remap-modifier = 0:27).
- * This generic plugin serves nothing. It exists so that:
+ * Serving is done in Python by uwsgi_gluster.plugin. This plugin gives that
+ * Python side the native plugin's place in uWSGI. One source, two builds:
  *
- *  - `plugins = glusterfs` (as in Debian users' inis) finds a plugin of that
- *    name already embedded, so uWSGI never dlopen()s a native
- *    glusterfs_plugin.so built for another uWSGI (with Debian's in plugin-dir,
- *    the 2.0.21 plugin crashes 2.0.30 workers with SIGSEGV);
- *  - the glusterfs-* options are known options: listed by --help, accepted on
- *    the command line, kept in uWSGI's resolved option list. The Python side
- *    reads every resolved value from that list (uwsgi_gluster/options.py);
- *    nothing here acts on them. tests/test_options.py checks that this list
- *    and uwsgi_gluster.config.OPTIONS name the same keys.
+ *  - embedded in ./uwsgi (profile glusterfs): the embedded configuration
+ *    (profiles/glusterfs-embed.ini) loads the Python side and routes
+ *    modifier1 27 to it; here the plugin only makes `plugins = glusterfs`
+ *    (as in Debian users' inis) find a plugin of that name already embedded,
+ *    so uWSGI never dlopen()s a native glusterfs_plugin.so built for another
+ *    uWSGI (Debian's 2.0.21 plugin crashes 2.0.30 workers with SIGSEGV);
+ *
+ *  - glusterfs_plugin.so for a distribution's uwsgi (UWSGI_GLUSTER_DSO, built
+ *    with `uwsgi --build-plugin packaging/plugin`): loading it also loads the
+ *    python3 plugin (the ELF `requires` section, see uwsgiplugin.py), and
+ *    adds the options that import uwsgi_gluster.plugin, so an ini written for
+ *    the native plugin (`plugins = glusterfs`) runs unchanged.
+ *
+ * In both, the glusterfs-* options are known options: listed by --help,
+ * accepted on the command line, kept in uWSGI's resolved option list. The
+ * Python side reads every resolved value from that list
+ * (uwsgi_gluster/options.py); nothing here acts on them. tests/test_options.py
+ * checks that this list and uwsgi_gluster.config.OPTIONS name the same keys.
+ * Requests with modifier1 27 (`http-socket-modifier1 = 27`, the native
+ * plugin's id) are handed to the Python plugin (modifier1 0).
  */
 #include <uwsgi.h>
+
+extern struct uwsgi_server uwsgi;
+
+#define GLUSTERFS_MODIFIER1 27
+#define PYTHON_MODIFIER1 0
+#define PYTHON_MODULE "uwsgi_gluster.plugin"
 
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
@@ -28,7 +44,62 @@ static struct uwsgi_option glusterfs_options[] = {
 	UWSGI_END_OF_OPTIONS
 };
 
+/*
+ * A modifier1 27 request goes to the Python plugin's request handler with its
+ * modifier1 set to 0 first: uWSGI looks up the exception hooks and the
+ * after_request hook (the request log) by the request's modifier1, so the
+ * Python plugin's own are used. A Python exception is then logged and cleared
+ * instead of staying pending into the response's close() (see README, "How
+ * it works"). ./uwsgi does the same with remap-modifier + route-run.
+ */
+static int glusterfs_request(struct wsgi_request *wsgi_req) {
+	wsgi_req->uh->modifier1 = PYTHON_MODIFIER1;
+	return uwsgi.p[PYTHON_MODIFIER1]->request(wsgi_req);
+}
+
+#ifdef UWSGI_GLUSTER_DSO
+/* Options added as if the ini said them where it says `plugins = glusterfs`:
+ * a later line of the user's (say `module = other`) still wins, and `import`
+ * is a list no later line can drop. shared-import runs the start-up check of
+ * every glusterfs setting in the master; disable-write-exception: a client
+ * that goes away is logged by uWSGI's core, no Python exception is made. */
+static void glusterfs_add_option(const char *key, const char *value) {
+	add_exported_option(uwsgi_str((char *) key), uwsgi_str((char *) value), 0);
+}
+
+static void glusterfs_on_load(void) {
+	/* The ELF `requires=python3` section made uWSGI load the python3 plugin
+	 * before this one, unless a Python plugin was already loaded. */
+	struct uwsgi_plugin *python = uwsgi_plugin_get("python");
+	if (!python || python != uwsgi.p[PYTHON_MODIFIER1]) {
+		uwsgi_log("[glusterfs] the python3 plugin (Debian package uwsgi-plugin-python3) could not be loaded: "
+			  "uwsgi-gluster serves GlusterFS from Python\n");
+		exit(1);
+	}
+	/* Plugins named by UWSGI_PLUGINS or by the executable's name (uwsgi_glusterfs)
+	 * are loaded before uWSGI builds its option table, which add_exported_option
+	 * looks keys up in: build it now (uWSGI rebuilds it right after anyway). */
+	if (!uwsgi.options)
+		build_options();
+	/* profiles/glusterfs-embed.ini's lines, in its order, but remap-modifier and
+	 * route-run = setmodifier1:0, which glusterfs_request does (tests/distro/
+	 * test_plugin_source.py keeps the two lists the same). */
+	glusterfs_add_option("shared-import", "uwsgi_gluster.check");
+	glusterfs_add_option("import", PYTHON_MODULE);
+	glusterfs_add_option("module", PYTHON_MODULE);
+	/* uWSGI starts the status line with the request's protocol token as sent:
+	 * requests whose protocol is not HTTP/N[.N] (or absent) are closed unanswered */
+	glusterfs_add_option("route-if-not", "regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\\.[0-9])?)?$ break:");
+	glusterfs_add_option("disable-write-exception", "1");
+}
+#endif
+
 struct uwsgi_plugin glusterfs_plugin = {
 	.name = "glusterfs",
+	.modifier1 = GLUSTERFS_MODIFIER1,
 	.options = glusterfs_options,
+	.request = glusterfs_request,
+#ifdef UWSGI_GLUSTER_DSO
+	.on_load = glusterfs_on_load,
+#endif
 };

@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gluster-cluster"
 CLIENT_HELPER = Path(__file__).resolve().parent / "gfapi_client.py"
-_ACTIVE: list["Cluster"] = []
+_ACTIVE: list[Cluster] = []
 STATE_DIR = Path(os.environ.get("UGC_STATE", "/var/lib/uwsgi-gluster-cluster"))
 
 
@@ -95,7 +95,7 @@ class Cluster:
     def run_client(self, args, timeout: float = 120, **run_kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([str(SCRIPT), "exec-client", *map(str, args)], timeout=timeout, **run_kwargs)
 
-    def gfapi_client(self, servers=None, log: str | os.PathLike = "/dev/null") -> "GfapiClient":
+    def gfapi_client(self, servers=None, log: str | os.PathLike = "/dev/null") -> GfapiClient:
         """A libgfapi client process in the client namespace, mounted on the volume."""
         return GfapiClient(self, servers or self.hostnames, str(log))
 
@@ -163,7 +163,7 @@ class GfapiClient:
             self.proc.wait()
         self.proc.stdout.close()
 
-    def __enter__(self) -> "GfapiClient":
+    def __enter__(self) -> GfapiClient:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -25,8 +25,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from uwsgi_gluster import gfapi  # noqa: E402
-from uwsgi_gluster.responder import read_all  # noqa: E402
+from uwsgi_gluster import gfapi
+from uwsgi_gluster.responder import read_all
 
 GF_LOG_INFO = 7
 

@@ -159,7 +159,7 @@ class Load:
     intervals: List[dict] = field(default_factory=list)
     result: Optional[LoadResult] = None
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         self.proc = self.cluster.exec_client(
             [sys.executable, LOADGEN, "--port", self.port, "--manifest", self.manifest,
              "--threads", self.threads, "--duration", self.max_duration, "--timeout", self.timeout,

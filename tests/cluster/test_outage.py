@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import http.client
 import re
 import time
 
@@ -38,6 +39,11 @@ def _probe(server, manifest, paths):
     for path in paths:
         try:
             reply = server.get(path)
+        except http.client.IncompleteRead:
+            # a download in flight when the volume went away ends short: the
+            # client can tell (never a complete-looking wrong body)
+            out.append((path, "cut", None, False))
+            continue
         except OSError as exc:
             out.append((path, f"{type(exc).__name__}", None, False))
             continue
@@ -65,6 +71,8 @@ def test_all_servers_down_then_back(cluster, server, report):
                 first_503 = first_503 or time.monotonic() - t_down
             elif status == 200 and ok:
                 seen["200 (cached)"] += 1
+            elif status == "cut":
+                seen["cut mid-body"] += 1
             else:
                 bad.append((round(time.monotonic() - t_down, 2), path, status, retry_after, ok))
         time.sleep(0.2)

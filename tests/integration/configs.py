@@ -56,7 +56,7 @@ class Run:
     port: int = 0
     proc: Optional[subprocess.Popen] = None
 
-    def start(self, taken: Sequence[int] = ()) -> "Run":
+    def start(self, taken: Sequence[int] = ()) -> Run:
         self.port = free_port()
         while self.port in taken:
             self.port = free_port()

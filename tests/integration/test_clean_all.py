@@ -46,7 +46,8 @@ def test_clean_all_dry_run_names_everything_run_and_test_set_up_and_changes_noth
     cache = os.environ.get("UWSGI_GLUSTER_CACHE", "/var/cache/uwsgi-gluster")
     if Path(cache).exists():
         assert f"would run: rm -rf -- {cache}\n" in said
-    assert f"would run: rm -rf {sys.prefix} build dist uwsgi bench-results uwsgi_gluster.egg-info\n" in said
+    debs = "".join(f" {deb.name}" for deb in sorted(ROOT.glob("uwsgi-gluster_*.deb")))  # make deb's
+    assert f"would run: rm -rf {sys.prefix} build dist uwsgi bench-results uwsgi_gluster.egg-info{debs}\n" in said
     assert "left running: glusterd" in said
     # nothing happened
     assert "Status: Started" in volume_info("unbit001").stdout

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
 
 import pytest
-
-from configs import BASE, run_all, mount
+from configs import BASE, mount, run_all
 
 NATIVE, OURS, BUILT = "native", "uwsgi-gluster", "./uwsgi"
 LAUNCHERS = (NATIVE, OURS, BUILT)

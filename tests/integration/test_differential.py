@@ -7,12 +7,9 @@ is known to be wrong, the test pins both behaviours.
 
 import pytest
 
-from corpus import CORPUS, CORPUS_INI as INI
-from support import native, ours, raw_request, request, url_path
-
-COMPARED = ("Content-Type", "Content-Length", "Last-Modified")
-EXTRA_PATHS = ["/missing.txt", "/missing/deeper/x.html", "/a/../hello.txt", "/../hello.txt", "/hello.txt/",
-               "/HELLO.TXT", "/sizes/../one.bin"]
+from corpus import CORPUS, EXTRA_PATHS
+from corpus import CORPUS_INI as INI
+from support import native, ours, raw_request, request, summary, url_path
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +17,6 @@ def pair(volumes, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("differential")
     with native(INI, workdir).start() as theirs, ours(INI, workdir).start() as mine:
         yield theirs, mine
-
-
-def summary(reply):
-    return reply.status, {name: reply.header(name) for name in COMPARED}, reply.body
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])

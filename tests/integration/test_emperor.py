@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from configs import BASE, BUILT_UWSGI, mount
+
 from support import BIN, UWSGI_GLUSTER, free_port, request
 
 

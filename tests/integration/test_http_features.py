@@ -35,7 +35,8 @@ INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit002,server=127.0.0.1:0
-glusterfs-mount = mountpoint=/opts,volume=unbit002,server=127.0.0.1:0,autoindex=true,max-age=3600,symlinks=false,precompressed=false
+glusterfs-mount = mountpoint=/opts,volume=unbit002,server=127.0.0.1:0,\
+autoindex=true,max-age=3600,symlinks=false,precompressed=false
 route = ^/opts(/.*)?$ setscriptname:/opts
 route = ^/opts(/.*)?$ setpathinfo:$1
 threads = 4

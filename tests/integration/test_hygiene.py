@@ -26,14 +26,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from corpus import CORPUS
 from netfaults import wait_for
 from support import ours, raw_request, request
 from uwsgi_gluster import gfapi
-from uwsgi_gluster.seeding import write_file
 from uwsgi_gluster.log import STATS_SIGNAL
+from uwsgi_gluster.seeding import write_file
 
 INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}

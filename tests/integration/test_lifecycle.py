@@ -13,7 +13,6 @@ import os
 import signal
 import time
 
-
 from netfaults import wait_for
 from support import ours, processes
 

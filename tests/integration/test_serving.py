@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from corpus import CORPUS, CORPUS_INI as INI, MTIME
+from corpus import CORPUS, MTIME
+from corpus import CORPUS_INI as INI
 from support import ROOT, ours, raw_request, request
 from uwsgi_gluster.http import http_date
-
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,8 @@ def test_content_type_from_mime_types(server, path, content_type):
     assert reply.header("Content-Type") == content_type
 
 
-@pytest.mark.parametrize("path", ["/with space/file name.txt", "/\u00fcn\u00efc\u00f6d\u00e9/\u0444\u0430\u0439\u043b.txt",
+@pytest.mark.parametrize("path", ["/with space/file name.txt",
+                                  "/\u00fcn\u00efc\u00f6d\u00e9/\u0444\u0430\u0439\u043b.txt",
                                   "/a/b/c/deep.txt", "/percent%41.txt", "/empty.txt", "/sizes/10MiB.bin"])
 def test_names_and_sizes(server, path):
     reply = server.get(path)

@@ -1,0 +1,50 @@
+"""The Debian plugin adds the same options as ./uwsgi's embedded configuration.
+
+``profiles/glusterfs-embed.ini`` is what ./uwsgi reads before any ini; the
+Debian plugin (``profiles/plugins/glusterfs.c``, UWSGI_GLUSTER_DSO) adds its
+own options from C when ``plugins = glusterfs`` loads it. A key added to one
+and not the other would make the two ways of running differ, so this pins them
+together. ``remap-modifier`` and ``route-run = setmodifier1:0`` are the
+exceptions: in the Debian plugin its request hook does both (sets modifier1 0,
+calls the Python plugin), see test_debian_uwsgi.py's exception test.
+"""
+
+from __future__ import annotations
+
+import re
+
+from distrosupport import REPO
+
+EMBED_INI = REPO / "profiles" / "glusterfs-embed.ini"
+PLUGIN_C = REPO / "profiles" / "plugins" / "glusterfs.c"
+DONE_BY_THE_REQUEST_HOOK = {("remap-modifier", "0:27"), ("route-run", "setmodifier1:0")}
+
+
+def embed_options() -> set:
+    options = set()
+    for line in EMBED_INI.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith((";", "#", "[")):
+            continue
+        key, _, value = line.partition("=")
+        options.add((key.strip(), value.strip()))
+    return options
+
+
+def dso_options() -> set:
+    source = PLUGIN_C.read_text()
+    dso = source[source.index("#ifdef UWSGI_GLUSTER_DSO"):]
+    calls = re.findall(r'glusterfs_add_option\("([^"]+)",\s*(?:"((?:[^"\\]|\\.)*)"|PYTHON_MODULE)\)', dso)
+    module = re.search(r'#define PYTHON_MODULE "([^"]+)"', source).group(1)
+    # C string literals: the escapes used are \\ and \"
+    return {(key, value.replace('\\"', '"').replace("\\\\", "\\") if value else module) for key, value in calls}
+
+
+def _normalise(options: set) -> set:
+    truthy = {"true", "1", "yes", "on"}
+    return {(key, "true" if value.lower() in truthy else value) for key, value in options}
+
+
+def test_dso_adds_what_the_embedded_config_says():
+    assert _normalise(dso_options()) == _normalise(embed_options() - DONE_BY_THE_REQUEST_HOOK)
+
