@@ -111,6 +111,20 @@ class Direct:
 _DONE = object()
 
 
+class _Failure:
+    """An exception raised by a job, carried back to the hub as its result."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def _captured(func: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return func(*args)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the waiting greenlet (Offloaded.wait)
+        return _Failure(exc)
+
+
 class _DeferredAbort(Exception):
     """Carries a body's abort from a pool thread to the request's greenlet."""
 
@@ -158,17 +172,22 @@ class Offloaded:
         return pool
 
     def spawn(self, func: Callable[..., Any], *args: Any, kind: str = "body"):
-        """Start ``func(*args)`` on the pool ``kind``; the job (a gevent AsyncResult-like)."""
-        return self._get_pool(kind).spawn(func, *args)
+        """Start ``func(*args)`` on the pool ``kind``; the job (a gevent AsyncResult-like).
+        An exception is carried back as a value (gevent would print it from the
+        thread), and :meth:`wait` raises it in the waiting greenlet."""
+        return self._get_pool(kind).spawn(_captured, func, *args)
 
     def wait(self, job) -> Any:
         """The job's result (or its exception); :class:`OffloadTimeout` past the bound."""
         import gevent
 
         try:
-            return job.get(timeout=self.timeout)
+            result = job.get(timeout=self.timeout)
         except gevent.Timeout:
             raise OffloadTimeout(f"no answer from the volume within {self.timeout:g} s") from None
+        if isinstance(result, _Failure):
+            raise result.exc
+        return result
 
     def run(self, func: Callable[..., Any], *args: Any) -> Any:
         """``func(*args)`` on the pool; if it times out, a result it later
@@ -182,7 +201,7 @@ class Offloaded:
 
     def _close_late_body(self, job) -> None:
         """A ``respond()`` that finished after its request gave up: release its file."""
-        if not job.successful():
+        if not job.successful() or isinstance(job.value, _Failure):
             return
         close = getattr(getattr(job.value, "body", None), "close", None)
         if close is not None:
