@@ -62,6 +62,9 @@ HEAD_LINE_INTERVAL = 2.0
 READ_CHUNK = 16 << 10
 RCVBUF = 64 << 10
 MAX_CLIENTS = 20000  # bound on --readers / --heads whatever --scale says
+#: a FUSE mount of our own (bench_nginx's directory may be mounted and unmounted by
+#: a `make bench-nginx` running meanwhile)
+FUSE_DIR = Path("/run/uwsgi-gluster-bench/fuse-crowd")
 
 #: the target the issue sets for ours, per scenario
 TARGETS = {"a": {"short_ok": 1.0, "p99_ms": 250, "longest_wait_s": 5.0, "rss_mb": 150},
@@ -338,6 +341,7 @@ def medium_data() -> bytes:
 
 def run_side(name: str, args) -> dict:
     if name == "nginx":
+        bench_nginx.FUSE_DIR = FUSE_DIR  # read at call time by mount_fuse, Nginx, fuse_client_pids
         bench_nginx.mount_fuse()
         server = bench_nginx.Nginx()
         pids = lambda: server.workers  # noqa: E731
@@ -438,6 +442,9 @@ def main(argv=None) -> int:
     except Broken as exc:
         log(f"BROKEN: {exc}")
         return 1
+    finally:
+        bench_nginx.FUSE_DIR = FUSE_DIR
+        bench_nginx.umount_fuse()
     print_table(results)
     ok = verdicts(results.get("ours", {}))
     for what, passed in ok.items():
