@@ -38,8 +38,9 @@ listen = 1024
 socket-timeout = 60
 """
 
+HUGE_DATA = CORPUS["/sizes/10MiB.bin"]
 BIG = "/sizes/3145735.bin"  # 3 MiB + 7: streamed (not cached), several reads
-HUGE = "/sizes/10MiB.bin"  # more than a loopback socket's send and receive buffers hold
+HUGE = "/crowd-10MiB.bin"  # conftest's crowd_file: more than a loopback socket's buffers hold
 
 
 def launchers():
@@ -47,7 +48,7 @@ def launchers():
 
 
 @pytest.fixture(scope="module", params=launchers())
-def gevent_server(request, volumes, tmp_path_factory):
+def gevent_server(request, volumes, crowd_file, tmp_path_factory):
     command = request.param
     if command == [BUILT_UWSGI] and not os.access(BUILT_UWSGI, os.X_OK):
         pytest.fail("./uwsgi is not built: run make")
@@ -107,6 +108,17 @@ def _body(answer: bytes) -> bytes:
     return body
 
 
+def _assert_file(i: int, got: bytes, expected: bytes, server) -> None:
+    """``got`` is ``expected``; else say how it differs (length, first differing
+    byte) with the server's last log lines."""
+    if got == expected:
+        return
+    first = next((k for k in range(min(len(got), len(expected))) if got[k] != expected[k]), None)
+    tail = "\n".join(server.log().splitlines()[-15:])
+    raise AssertionError(f"download {i}: {len(got)} of {len(expected)} bytes, first differing byte at {first}, "
+                         f"sha256 {hashlib.sha256(got).hexdigest()[:12]}\n{tail}")
+
+
 def test_slow_downloads_do_not_starve_short_gets(gevent_server):
     """60 downloads of a file larger than a socket's buffers held mid-body (a
     threaded worker would have every thread pinned) while 20 short GETs are each
@@ -120,9 +132,8 @@ def test_slow_downloads_do_not_starve_short_gets(gevent_server):
         for i in range(20):
             reply = http_request(gevent_server.port, "GET", "/hello.txt", timeout=30)
             assert (i, reply.status, reply.body) == (i, 200, CORPUS["/hello.txt"])
-        digest = hashlib.sha256(CORPUS[HUGE]).hexdigest()
         for i, sock in enumerate(downloads):
-            assert hashlib.sha256(_body(started.get(i, b"") + _read_all(sock))).hexdigest() == digest
+            _assert_file(i, _body(started.get(i, b"") + _read_all(sock)), HUGE_DATA, gevent_server)
     finally:
         for sock in downloads:
             sock.close()
@@ -187,7 +198,7 @@ def brick_port(volume: str) -> int:
 
 
 @pytest.fixture
-def held_volume(volumes, tmp_path):
+def held_volume(volumes, crowd_file, tmp_path):
     """unbit001 through a client volfile whose brick connection passes a HoldingForwarder."""
     forwarder = HoldingForwarder(free_port(), ("127.0.0.1", brick_port("unbit001")))
     spec = subprocess.run(["gluster", "system::", "getspec", "unbit001"], capture_output=True, text=True,
@@ -222,7 +233,7 @@ def test_timeout_before_headers_answers_503(held_volume, tmp_path):
 def test_timeout_mid_body_cuts_the_response(held_volume, tmp_path):
     forwarder, volfile = held_volume
     with _held_server(volfile, tmp_path).start() as server:
-        sock = _open_download(server.port, "/sizes/10MiB.bin")
+        sock = _open_download(server.port, HUGE)
         try:
             first = sock.recv(65536)
             head = first.partition(b"\r\n\r\n")[0]
@@ -234,14 +245,14 @@ def test_timeout_mid_body_cuts_the_response(held_volume, tmp_path):
         forwarder.flowing.set()
         body = answer.partition(b"\r\n\r\n")[2]
         assert len(body) < 10 << 20
-        assert body == CORPUS["/sizes/10MiB.bin"][:len(body)]  # what came is the file's
+        assert body == HUGE_DATA[:len(body)]  # what came is the file's
         assert wait_for(lambda: "response cut after" in server.log(), 10)
-        lines = [line for line in server.log().splitlines() if "10MiB.bin" in line and "no answer" in line]
-        assert len(lines) == 1 and lines[0].startswith("[glusterfs] worker 1: GET /sizes/10MiB.bin: no answer "
+        lines = [line for line in server.log().splitlines() if HUGE in line and "no answer" in line]
+        assert len(lines) == 1 and lines[0].startswith(f"[glusterfs] worker 1: GET {HUGE}: no answer "
                                                        "from the volume within 2 s; response cut after"), lines
 
 
-def test_documented_many_clients_ini_serves(volumes, tmp_path):
+def test_documented_many_clients_ini_serves(volumes, crowd_file, tmp_path):
     """ini/many-clients.ini (README "Many clients"), on the corpus volume and a free port."""
     text = (Path(__file__).resolve().parents[2] / "ini" / "many-clients.ini").read_text()
     assert "http-socket = :9090" in text and "volume=demo" in text
@@ -251,4 +262,4 @@ def test_documented_many_clients_ini_serves(volumes, tmp_path):
         log = server.log()
         assert "[glusterfs] gevent mode: libgfapi calls run on 16 threads per worker, each wait bounded to 10 s" in log
         assert "[glusterfs] SIGHUP reloads the workers one at a time" in log
-        assert server.get(HUGE).body == CORPUS[HUGE]
+        assert server.get(HUGE).body == HUGE_DATA

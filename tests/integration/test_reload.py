@@ -25,7 +25,8 @@ from netfaults import wait_for
 from support import UWSGI_GLUSTER, Server
 from support import request as http_request
 
-HUGE = "/sizes/10MiB.bin"
+HUGE_DATA = CORPUS["/sizes/10MiB.bin"]
+HUGE = "/crowd-10MiB.bin"  # conftest's crowd_file (the corpus is re-seeded by every session)
 
 INI = """[uwsgi]
 http-socket = 127.0.0.1:{port}
@@ -89,7 +90,7 @@ def _hold_on_both_workers(server: Server) -> List[socket.socket]:
 
 @pytest.mark.parametrize("how,command", [("SIGHUP", UWSGI_GLUSTER), ("touch-chain-reload", UWSGI_GLUSTER),
                                          ("SIGHUP", BUILT_UWSGI)], ids=["SIGHUP", "touch-chain-reload", "uwsgi-SIGHUP"])
-def test_reload_answers_new_connections_while_downloads_finish(volumes, tmp_path, how, command, report):
+def test_reload_answers_new_connections_while_downloads_finish(volumes, crowd_file, tmp_path, how, command, report):
     server = _server(tmp_path, mercy=60, command=command)
     with server.start():
         assert "SIGHUP reloads the workers one at a time" in server.log()
@@ -107,7 +108,7 @@ def test_reload_answers_new_connections_while_downloads_finish(volumes, tmp_path
                    longest_ms=round(max(waits) * 1000))
             for sock in held:  # the held downloads finish, byte-exact
                 head, length, body = _split(b"H" + _read_all(sock))
-                assert (length, body) == (len(CORPUS[HUGE]), CORPUS[HUGE])
+                assert (length, body) == (len(HUGE_DATA), HUGE_DATA)
         finally:
             for sock in held:
                 sock.close()
@@ -115,7 +116,7 @@ def test_reload_answers_new_connections_while_downloads_finish(volumes, tmp_path
         assert http_request(server.port, "GET", "/hello.txt").body == CORPUS["/hello.txt"]
 
 
-def test_reload_mercy_cuts_held_downloads_visibly(volumes, tmp_path):
+def test_reload_mercy_cuts_held_downloads_visibly(volumes, crowd_file, tmp_path):
     server = _server(tmp_path, mercy=2)
     with server.start():
         held = _hold_on_both_workers(server)
@@ -127,11 +128,11 @@ def test_reload_mercy_cuts_held_downloads_visibly(volumes, tmp_path):
             cut = 0
             for sock in held:
                 head, length, body = _split(b"H" + _read_all(sock))
-                assert length == len(CORPUS[HUGE])
-                assert body == CORPUS[HUGE][:len(body)]  # every byte it got is the file's
+                assert length == len(HUGE_DATA)
+                assert body == HUGE_DATA[:len(body)]  # every byte it got is the file's
                 cut += len(body) < length  # and it can tell it got fewer
             assert cut == len(held)
         finally:
             for sock in held:
                 sock.close()
-        assert http_request(server.port, "GET", HUGE).body == CORPUS[HUGE]
+        assert http_request(server.port, "GET", HUGE).body == HUGE_DATA
