@@ -86,12 +86,6 @@ static void glusterfs_on_load(void) {
 	 * test_plugin_source.py keeps the two lists the same). */
 	glusterfs_add_option("shared-import", "uwsgi_gluster.check");
 	glusterfs_add_option("import", PYTHON_MODULE);
-	/* under lazy-apps with 2+ processes, SIGHUP becomes a chain reload
-	 * (uwsgi_gluster/reload.py); the master must not hold the GIL there */
-	glusterfs_add_option("enable-threads", "true");
-	glusterfs_add_option("hook-master-start", "call:PyGILState_Ensure");
-	glusterfs_add_option("hook-master-start", "call:PyRun_SimpleString import uwsgi_gluster.reload");
-	glusterfs_add_option("hook-master-start", "callint:PyGILState_Release 1");
 	glusterfs_add_option("module", PYTHON_MODULE);
 	/* uWSGI starts the status line with the request's protocol token as sent:
 	 * requests whose protocol is not HTTP/N[.N] (or absent) are closed unanswered */
