@@ -27,10 +27,10 @@ help:  ## list the targets and the variables they read
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,lint]'
+	$(BIN)/pip install -q -e '.[test,lint,gevent]'
 	touch $@
 
-venv: $(STAMP)  ## create .venv with the package (editable), the test and lint tools
+venv: $(STAMP)  ## create .venv with the package (editable), gevent, the test and lint tools
 
 deps:  ## install the Debian packages (GlusterFS, libgfapi headers, libcap, pcre2, wrk, native plugin)
 	scripts/gluster-env install

@@ -11,7 +11,7 @@ BENCH_STAMP := $(VENV)/.bench-installed
 
 # matplotlib and py-spy: the optional `bench` extra of setup.cfg
 $(BENCH_STAMP): $(STAMP) setup.cfg
-	$(BIN)/pip install -q -e '.[test,lint,bench]'
+	$(BIN)/pip install -q -e '.[test,lint,gevent,bench]'
 	touch $@
 
 bench: venv gluster $(BENCH_STAMP)  ## side-by-side benchmark against the native plugin (~2 min, docs/bench.png)

@@ -45,3 +45,29 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability measurements")
         for line in MEASUREMENTS:
             terminalreporter.write_line(line)
+
+
+#: a 10 MiB file only the many-clients and reload tests read: the corpus is written
+#: again (creat + O_TRUNC) by every test session's `volumes`, and a download of a
+#: corpus file in flight meanwhile is rightly cut ("file shrank")
+CROWD_FILE = "/crowd-10MiB.bin"
+
+
+@pytest.fixture(scope="session")
+def crowd_file(volumes):
+    """``(path, bytes)`` of :data:`CROWD_FILE` on unbit001, written once if needed."""
+    from uwsgi_gluster import gfapi
+    from uwsgi_gluster.seeding import write_file
+
+    fs, data = volumes["unbit001"], CORPUS["/sizes/10MiB.bin"]
+    try:
+        fd = gfapi.open_file(fs, CROWD_FILE)
+        try:
+            same = gfapi.pread_bytes(fd, 0, len(data) + 1) == data
+        finally:
+            gfapi.close(fd)
+    except OSError:
+        same = False
+    if not same:
+        write_file(fs, CROWD_FILE, data, mtime=MTIME)
+    return CROWD_FILE, data

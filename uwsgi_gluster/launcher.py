@@ -11,7 +11,8 @@ The launcher only
 * adds what loads the plugin: modifier1 27 routed to the Python plugin,
   ``--mount /=uwsgi_gluster.plugin:applications``, ``--shared-import uwsgi_gluster.check``
   (the master-side start-up check), the ``asap`` hook that honours ``cap``
-  (:mod:`.asap`), and ``--binary-path`` pointing at this script, so emperor
+  (:mod:`.asap`), the ``master-start`` hook of :mod:`.reload` (with
+  ``enable-threads``), and ``--binary-path`` pointing at this script, so emperor
   vassals and reloads run through it too;
 * answers ``--help`` (our options, then uWSGI's, under our program name) and
   ``--version`` (ours and uWSGI's) itself;
@@ -42,8 +43,17 @@ ASAP_HOOK = "call:PyRun_SimpleString import uwsgi_gluster.asap"
 # `mount = /=module:applications` rather than `module =`: uWSGI's Python loader
 # names the first app after the mountpoint it was loaded under, so the default
 # app shows as `/` in the stats server instead of `''` (see uwsgi_gluster.plugin)
+# MASTER_START_ARGS: uwsgi_gluster.reload makes SIGHUP a chain reload under
+# lazy-apps (new connections answered while workers drain); enable-threads makes
+# the master give up the GIL before master-start, so the hook's Ensure/Release
+# pair is always right (and Python threads, e.g. the volume's reconnect thread,
+# run between requests in every mode)
+# (not imported here: importing uwsgi_gluster.reload inside uWSGI is what runs it)
+RELOAD_HOOKS = ("call:PyGILState_Ensure", "call:PyRun_SimpleString import uwsgi_gluster.reload",
+                "callint:PyGILState_Release 1")
+MASTER_START_ARGS = ["--enable-threads", *(arg for hook in RELOAD_HOOKS for arg in ("--hook-master-start", hook))]
 PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.check",
-               "--mount", "/=uwsgi_gluster.plugin:applications"]
+               "--mount", "/=uwsgi_gluster.plugin:applications", *MASTER_START_ARGS]
 # ROUTE_ARGS: remap-modifier hands modifier1 27 requests to the Python plugin's
 # request handler, but uWSGI still looks up exception hooks by the request's
 # modifier1, and 27 has none: a Python exception would be neither logged nor
@@ -71,7 +81,7 @@ def script_path() -> str:
 
 
 #: the plugin's modules, imported before uWSGI runs (and before a ``cap`` user switch)
-PRELOADED = ("cache", "caps", "config", "endpoints", "gfapi", "health", "http", "log", "metrics", "mime",
+PRELOADED = ("aio", "cache", "caps", "config", "endpoints", "gfapi", "health", "http", "log", "metrics", "mime",
              "options", "responder", "volume")
 
 
@@ -161,7 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = uwsgi_argv(argv)
     # Everything the plugin imports is loaded now, as root: after a `cap` user
     # switch the interpreter's own files may no longer be readable. Not
-    # .check and .asap: importing them is what runs them, inside uWSGI.
+    # .check, .asap and .reload: importing them is what runs them, inside uWSGI.
     import importlib.util  # also what .check needs
 
     import pyuwsgi

@@ -23,11 +23,12 @@ check) is still logged as one line and stops the process.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import uwsgi
 
 from . import gfapi, localcache, malloc
+from .aio import Direct, Offloaded, loop_from_options
 from .cache import FileCache
 from .config import ConfigError, Settings, settings_from_options
 from .endpoints import Endpoints, Front
@@ -47,7 +48,7 @@ applications: dict = {}
 MEMORY_MAX_BYTES = 8 << 20
 
 def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Optional[str] = None,
-               local: Optional[localcache.LocalCache] = None):
+               local: Optional[localcache.LocalCache] = None, offload: Optional[Any] = None):
     """``({mountpoint_bytes: wsgi_app}, volumes, metrics)``: the apps for
     uwsgi.applications, each a :class:`Front`, and what each worker starts.
 
@@ -58,7 +59,8 @@ def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Option
     the option of the instance that may store or rewrite responses (no
     precompressed variants are served then, see :mod:`.routing`). ``local``:
     the instance's local content cache (:mod:`.localcache`), if any; each
-    worker then keeps only small files in memory.
+    worker then keeps only small files in memory. ``offload``: where the
+    mounts run libgfapi work (:mod:`.aio`; None: in the request's thread).
     """
     sink = sink or Sink()
     mime = MimeTypes.from_files(settings.mimefiles, log=log)
@@ -77,7 +79,7 @@ def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Option
         if local is not None:
             cache = FileCache(max_bytes=MEMORY_MAX_BYTES, max_file=localcache.DEFAULT_MEMORY_MAX_FILE)
         app = MountApp(volume, mime, cache=cache, local=local, response_rewriter=rewriter,
-                       connection_fd=getattr(uwsgi, "connection_fd", None))
+                       connection_fd=getattr(uwsgi, "connection_fd", None), offload=offload)
         counted = MountMetrics(name, app.cache, volume, sink, worker_id)
         metrics.append(counted)
         mounts[spec.mountpoint.encode()] = (app, counted)
@@ -165,11 +167,17 @@ def load() -> None:
         os._exit(1)
     if not settings.mounts:
         log("no glusterfs-mount configured: every request will get 404")
+    gevent_mode, timeout = loop_from_options(options)
+    offload: Offloaded | Direct = Direct()
+    if gevent_mode:
+        offload = pooled = Offloaded(timeout)
+        log(f"gevent mode: libgfapi calls run on {pooled.size} threads per worker, each wait bounded "
+            f"to {timeout} s")
     local = None
     if settings.mounts:
         instance = (uwsgi.masterpid() if hasattr(uwsgi, "masterpid") else 0) or os.getpid()
         local = localcache.from_environment(instance, fresh=worker_id() == 0, log=log)
-    apps, volumes, metrics = build_apps(settings, Sink(uwsgi), rewriter, local)
+    apps, volumes, metrics = build_apps(settings, Sink(uwsgi), rewriter, local, offload)
     applications.update(apps)
     uwsgi.applications = applications
     _register_stats_signal()

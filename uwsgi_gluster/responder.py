@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths, refresher
+from .aio import Direct, OffloadTimeout
 from .cache import MISSING, Entry, FileCache, identity_of
 from .hotpath import HotResponses
 from .localcache import LocalBody, LocalCache, LocalCopy, no_delay
@@ -166,7 +167,9 @@ class FileBody:
     :attr:`abort` is called with a :class:`TransferAborted`; the last chunk is
     never yielded. ``abort`` either raises (the default re-raises, for any WSGI
     server) or returns, and the iteration then ends. The fd is closed exactly
-    once, at the end, on abort, or by :meth:`close`.
+    once, at the end, on abort, or by :meth:`close`. ``read_size`` (the most
+    one read asks for) may be changed between chunks (:class:`.aio.AdaptiveBody`
+    does, to the client's pace).
     """
 
     def __init__(self, fd: int, start: int, length: int, read_size: Optional[int] = None,
@@ -175,7 +178,7 @@ class FileBody:
         self._offset = start
         self._length = length
         self._remaining = length
-        self._read_size = read_size or READ_SIZE
+        self.read_size = read_size or READ_SIZE
         self._promised = promised
         self._name = name
         self.abort: Callable[[TransferAborted], None] = _raise
@@ -188,7 +191,7 @@ class FileBody:
             self.close()
             raise StopIteration
         try:
-            chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self._read_size))
+            chunk = gfapi.pread_bytes(self._fd, self._offset, min(self._remaining, self.read_size))
             if not chunk:
                 problem = f"file shrank while it was being sent ({self._remaining} bytes missing)"
             elif len(chunk) == self._remaining and self._promised is not None:
@@ -284,17 +287,20 @@ class MountApp:
     def __init__(self, volume: Volume, mime: MimeTypes, cache: Optional[FileCache] = None,
                  response_rewriter: Optional[str] = None, connection_fd: Optional[Callable[[], int]] = None,
                  log: Callable[[str], None] = default_log, worker_id: Callable[[], int] = default_worker_id,
-                 local: Optional[LocalCache] = None):
+                 local: Optional[LocalCache] = None, offload: Optional[Any] = None):
         """``response_rewriter``: the uWSGI option of this instance that may
         store or rewrite responses (see :mod:`.routing`), or None; with one,
         precompressed variants are never sent. ``connection_fd``: the current
         request's client socket (``uwsgi.connection_fd``), shut down to cut a
         body whose file changed while it was sent; None outside uWSGI.
-        ``local``: the instance's local content cache (:mod:`.localcache`)."""
+        ``local``: the instance's local content cache (:mod:`.localcache`).
+        ``offload``: where libgfapi work runs: here (:class:`.aio.Direct`, the
+        default) or, in gevent mode, off the loop (:class:`.aio.Offloaded`)."""
         self.connection_fd = connection_fd
         self._log = log
         self._worker_id = worker_id
         self.volume = volume
+        self.offload = offload if offload is not None else Direct()
         self.mime = mime
         self.cache = cache if cache is not None else FileCache()
         self.local = local
@@ -689,7 +695,12 @@ class MountApp:
             query=environ.get("QUERY_STRING", ""),
             headers=environ,
         )
-        response = self.respond(request)
+        try:
+            response = self.offload.run(self.respond, request)
+        except OffloadTimeout as exc:
+            self._log(f"worker {self._worker_id()}: {request.method} {environ.get('PATH_INFO', '')}: {exc}; "
+                      f"answering 503")
+            response = unavailable(1)
         start_response(response.status, list(response.headers))
         payload = response.body
         if type(payload) is LocalBody:
@@ -700,7 +711,7 @@ class MountApp:
             payload.abort = lambda exc: self._abort_transfer(start_response, exc)
         if response.entry is not None and isinstance(payload, tuple):
             self.hot.remember(environ, response.entry, response.status, response.headers, payload)
-        return payload
+        return self.offload.wrap_body(payload, f"{request.method} {environ.get('PATH_INFO', '')}")
 
     @staticmethod
     def _send_local(environ, body: LocalBody):

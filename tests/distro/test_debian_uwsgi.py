@@ -158,8 +158,8 @@ gevent = 50
 def test_gevent_loop_engine_serves_the_corpus(volumes, plugin_dir, pythonpath, tmp_path):
     """Debian's gevent plugin (uwsgi-plugin-gevent-python3) as the loop engine:
     every corpus file is served with its bytes, also with 20 downloads of the
-    10 MiB file at once. libgfapi calls block the worker's loop while they run
-    (there is no gevent-aware libgfapi), so this is correctness, not concurrency."""
+    10 MiB file at once (libgfapi calls run on uwsgi_gluster.aio's thread pool:
+    tests/integration/test_many_clients.py checks the concurrency)."""
     with debian_ours(GEVENT_INI, tmp_path, plugin_dir, pythonpath).start() as server:
         assert "running gevent loop engine" in server.log()
         for path, body in CORPUS.items():

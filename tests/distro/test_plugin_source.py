@@ -18,6 +18,12 @@ from distrosupport import REPO
 EMBED_INI = REPO / "profiles" / "glusterfs-embed.ini"
 PLUGIN_C = REPO / "profiles" / "plugins" / "glusterfs.c"
 DONE_BY_THE_REQUEST_HOOK = {("remap-modifier", "0:27"), ("route-run", "setmodifier1:0")}
+#: ./uwsgi's SIGHUP-as-chain-reload hook (uwsgi_gluster/reload.py) and the
+#: enable-threads it needs: not in the Debian plugin yet (with them, the package's
+#: throw-away-root lifecycle test left uwsgi processes behind; not investigated)
+NOT_IN_THE_DEBIAN_PLUGIN = {("enable-threads", "true"), ("hook-master-start", "call:PyGILState_Ensure"),
+                            ("hook-master-start", "call:PyRun_SimpleString import uwsgi_gluster.reload"),
+                            ("hook-master-start", "callint:PyGILState_Release 1")}
 
 
 def embed_options() -> set:
@@ -46,5 +52,6 @@ def _normalise(options: set) -> set:
 
 
 def test_dso_adds_what_the_embedded_config_says():
-    assert _normalise(dso_options()) == _normalise(embed_options() - DONE_BY_THE_REQUEST_HOOK)
+    assert _normalise(dso_options()) == _normalise(embed_options() - DONE_BY_THE_REQUEST_HOOK
+                                                   - NOT_IN_THE_DEBIAN_PLUGIN)
 

@@ -36,7 +36,7 @@ http11-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0
 master = true
 processes = 1
-threads = 4
+%(mode)s
 socket-timeout = 120
 touch-signal = %(touch)s %(signal)d
 """
@@ -73,12 +73,16 @@ def _ppid(pid: int) -> int:
         return -1
 
 
-@pytest.fixture(params=["http-socket", "http11-socket"])
+@pytest.fixture(params=[("http-socket", "threads = 4"), ("http11-socket", "threads = 4"),
+                        ("http-socket", "gevent = 100")], ids=["http-socket", "http11-socket", "gevent"])
 def server(request, volumes, tmp_path):
+    """Threaded, and in gevent mode (where the abort is found in a pool thread and
+    must run in the request's greenlet: uwsgi_gluster/aio.py)."""
     touch = tmp_path / "stats.touch"
     touch.write_text("")
     os.utime(touch, (1_500_000_000, 1_500_000_000))
-    ini = INI % {"socket": request.param, "touch": touch, "signal": STATS_SIGNAL}
+    socket_key, mode = request.param
+    ini = INI % {"socket": socket_key, "mode": mode, "touch": touch, "signal": STATS_SIGNAL}
     with ours(ini, tmp_path).start() as srv:
         srv.worker = Worker(srv, touch)
         yield srv
