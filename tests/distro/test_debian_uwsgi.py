@@ -51,7 +51,9 @@ def test_same_response_as_native(pair, path, method):
 
 
 SHRINK_SIZE = 8 << 20
+# the streamed path (the local content cache would send a complete copy instead)
 UNBIT003_INI = """[uwsgi]
+env = GLUSTERFS_LOCAL_CACHE_SIZE=0
 plugins = glusterfs
 http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27

@@ -26,7 +26,10 @@ from netfaults import Forwarder, wait_for
 from support import UWSGI_GLUSTER, Server, free_port
 from support import request as http_request
 
+# the streamed path read on the pool (aio): the local content cache, which would
+# send big files as local copies by sendfile instead, is off here
 GEVENT_INI = """[uwsgi]
+env = GLUSTERFS_LOCAL_CACHE_SIZE=0
 http-socket = 127.0.0.1:{port}
 http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit001,server=127.0.0.1:0
