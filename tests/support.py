@@ -265,3 +265,28 @@ COMPARED = ("Content-Type", "Content-Length", "Last-Modified")
 def summary(reply: Reply):
     """What must be the same as the native plugin's: status, COMPARED headers, body."""
     return reply.status, {name: reply.header(name) for name in COMPARED}, reply.body
+
+
+def open_download(port: int, path: str, timeout: float = 60) -> socket.socket:
+    """A GET whose client takes nothing yet (small receive buffer: the server stays
+    mid-body); the caller reads it (:func:`read_all`) and closes it."""
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.settimeout(timeout)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the server closes the connection."""
+    chunks = []
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)

@@ -23,7 +23,7 @@ from configs import BUILT_UWSGI
 
 from corpus import CORPUS
 from netfaults import Forwarder, wait_for
-from support import UWSGI_GLUSTER, Server, free_port
+from support import UWSGI_GLUSTER, Server, free_port, open_download, read_all
 from support import request as http_request
 
 # the streamed path read on the pool (aio): the local content cache, which would
@@ -86,25 +86,6 @@ def test_gevent_range(gevent_server, spec, start, end):
     assert reply.header("Content-Range") == f"bytes {start}-{end - 1}/{len(CORPUS[BIG])}"
 
 
-def _open_download(port: int, path: str) -> socket.socket:
-    """A GET whose client takes nothing yet (small receive buffer: the server stays mid-body)."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    sock.settimeout(60)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
-    return sock
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def _body(answer: bytes) -> bytes:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")), head[:100]
@@ -129,14 +110,14 @@ def test_slow_downloads_do_not_starve_short_gets(gevent_server):
     downloads: List[socket.socket] = []
     try:
         for _ in range(60):
-            downloads.append(_open_download(gevent_server.port, HUGE))
+            downloads.append(open_download(gevent_server.port, HUGE))
         started = {i: downloads[i].recv(1024) for i in range(0, 60, 6)}
         assert all(started.values())  # the server is streaming to them
         for i in range(20):
             reply = http_request(gevent_server.port, "GET", "/hello.txt", timeout=30)
             assert (i, reply.status, reply.body) == (i, 200, CORPUS["/hello.txt"])
         for i, sock in enumerate(downloads):
-            _assert_file(i, _body(started.get(i, b"") + _read_all(sock)), HUGE_DATA, gevent_server)
+            _assert_file(i, _body(started.get(i, b"") + read_all(sock)), HUGE_DATA, gevent_server)
     finally:
         for sock in downloads:
             sock.close()
@@ -155,7 +136,7 @@ def test_unfinished_request_heads_do_not_starve_short_gets(gevent_server):
         for sock in heads:  # each head completed: each gets its own answer
             sock.sendall(b"\r\n")
         for sock in heads:
-            assert _body(_read_all(sock)) == CORPUS["/hello.txt"]
+            assert _body(read_all(sock)) == CORPUS["/hello.txt"]
     finally:
         for sock in heads:
             sock.close()
@@ -236,13 +217,13 @@ def test_timeout_before_headers_answers_503(held_volume, tmp_path):
 def test_timeout_mid_body_cuts_the_response(held_volume, tmp_path):
     forwarder, volfile = held_volume
     with _held_server(volfile, tmp_path).start() as server:
-        sock = _open_download(server.port, HUGE)
+        sock = open_download(server.port, HUGE)
         try:
             first = sock.recv(65536)
             head = first.partition(b"\r\n\r\n")[0]
             assert b"Content-Length: 10485760" in head
             forwarder.flowing.clear()
-            answer = first + _read_all(sock)  # ends: the server closes the connection
+            answer = first + read_all(sock)  # ends: the server closes the connection
         finally:
             sock.close()
         forwarder.flowing.set()

@@ -22,7 +22,7 @@ from configs import BUILT_UWSGI
 
 from corpus import CORPUS
 from netfaults import wait_for
-from support import UWSGI_GLUSTER, Server
+from support import UWSGI_GLUSTER, Server, open_download, read_all
 from support import request as http_request
 
 HUGE_DATA = CORPUS["/sizes/10MiB.bin"]
@@ -40,24 +40,6 @@ socket-timeout = 120
 worker-reload-mercy = %(mercy)d
 touch-chain-reload = %(touch)s
 """
-
-
-def _hold_download(port: int) -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    sock.settimeout(120)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET {HUGE} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
-    return sock
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 def _split(answer: bytes):
@@ -82,7 +64,7 @@ def _trigger(server: Server, how: str, tmp_path: Path) -> None:
 
 
 def _hold_on_both_workers(server: Server) -> List[socket.socket]:
-    held = [_hold_download(server.port) for _ in range(8)]
+    held = [open_download(server.port, HUGE, timeout=120) for _ in range(8)]
     for sock in held:
         assert sock.recv(1) == b"H"  # the answer has started on each
     return held
@@ -107,7 +89,7 @@ def test_reload_answers_new_connections_while_downloads_finish(volumes, crowd_fi
             report(f"{how}: 10 new GETs during the reload, longest {max(waits) * 1000:.0f} ms",
                    longest_ms=round(max(waits) * 1000))
             for sock in held:  # the held downloads finish, byte-exact
-                head, length, body = _split(b"H" + _read_all(sock))
+                head, length, body = _split(b"H" + read_all(sock))
                 assert (length, body) == (len(HUGE_DATA), HUGE_DATA)
         finally:
             for sock in held:
@@ -127,7 +109,7 @@ def test_reload_mercy_cuts_held_downloads_visibly(volumes, crowd_file, tmp_path)
             assert wait_for(lambda: "chain reloading complete" in server.log(), 60)
             cut = 0
             for sock in held:
-                head, length, body = _split(b"H" + _read_all(sock))
+                head, length, body = _split(b"H" + read_all(sock))
                 assert length == len(HUGE_DATA)
                 assert body == HUGE_DATA[:len(body)]  # every byte it got is the file's
                 cut += len(body) < length  # and it can tell it got fewer
