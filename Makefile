@@ -10,6 +10,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the `bench` extra (matplotlib, py-spy): here, not in mk/bench.mk, because mk/bench-nginx.mk
+# and mk/bench-crowd.mk are included before it and expand it in their prerequisites
+BENCH_STAMP := $(VENV)/.bench-installed
 RUN_PORT ?= 9090
 
 .PHONY: all help deps venv gluster run test unit bench clean clean-all

@@ -5,8 +5,6 @@
 #   make bench BENCH_ARGS='--only ours'
 #   make bench-profile                  py-spy on our worker under the 14 B and mixed loads
 
-BENCH_STAMP := $(VENV)/.bench-installed
-
 .PHONY: bench-profile
 
 # matplotlib and py-spy: the optional `bench` extra of setup.cfg

@@ -48,3 +48,13 @@ def test_make_help_lists_every_target_with_one_line():
     assert {"run", "test", "unit", "help", "clean", "clean-all", "lint"} <= targets
     assert sorted(targets - set(listed)) == []
     assert sorted(set(listed) - targets) == []
+
+
+def test_bench_nginx_without_the_bench_extra():
+    """`make bench-nginx` (and bench-crowd, nginx-profile) never installed matplotlib:
+    mk/bench-nginx.mk is included before mk/bench.mk, where the extra's stamp was
+    defined, so its prerequisite expanded to nothing and no chart was drawn."""
+    for target in ("bench-nginx", "nginx-profile", "bench"):
+        done = make("-n", "-W", "setup.cfg", "-o", "gluster", target)
+        assert done.returncode == 0, done.stderr
+        assert "'.[test,lint,gevent,bench]'" in done.stdout, f"make {target} installs no bench extra:\n{done.stdout}"
