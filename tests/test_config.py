@@ -205,3 +205,27 @@ def test_health_and_metrics_paths_must_be_plain_absolute_paths(key, value):
 def test_health_and_metrics_cannot_share_a_path():
     with pytest.raises(ConfigError, match="glusterfs-metrics #1 = '/x': same path as glusterfs-health"):
         settings_from_options([("glusterfs-health", "/x"), ("glusterfs-metrics", "/x")])
+
+
+def test_local_cache_options():
+    from uwsgi_gluster.config import LocalCacheSettings
+    mount = ("glusterfs-mount", "mountpoint=/,volume=v,server=h:0")
+    assert settings_from_options([mount]).local_cache == LocalCacheSettings()
+    got = settings_from_options([mount, ("glusterfs-local-cache", "1G"), ("glusterfs-local-cache", "512M"),
+                                 ("glusterfs-local-cache-dir", "/var/cache/x"),
+                                 ("glusterfs-local-cache-max-file", "8m")]).local_cache
+    assert got == LocalCacheSettings(size=512 << 20, directory="/var/cache/x", max_file=8 << 20)
+    assert settings_from_options([mount, ("glusterfs-local-cache", "0")]).local_cache.size == 0
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("glusterfs-local-cache", "lots", "expected a size"),
+    ("glusterfs-local-cache", "-1", "expected a size"),
+    ("glusterfs-local-cache", "99999999T", "expected a size"),
+    ("glusterfs-local-cache-max-file", "", "expected a size"),
+    ("glusterfs-local-cache-dir", "relative/dir", "expected an absolute directory path"),
+])
+def test_bad_local_cache_option_names_the_key(key, value, problem):
+    with pytest.raises(ConfigError) as caught:
+        settings_from_options([("glusterfs-mount", "mountpoint=/,volume=v,server=h:0"), (key, value)])
+    assert str(caught.value).startswith(f"[glusterfs] {key} #1 = {value!r}: {problem}")

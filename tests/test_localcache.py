@@ -34,7 +34,8 @@ def dead_pid() -> int:
 
 def test_parse_size():
     assert [parse_size(t) for t in ("0", "4096", "64K", "256M", "2g")] == [0, 4096, 64 << 10, 256 << 20, 2 << 30]
-    for bad in ("", "M", "1.5M", "-1", "12T"):
+    assert parse_size("2T") == 2 << 40
+    for bad in ("", "M", "1.5M", "-1", "12P", "2000T"):
         with pytest.raises(ValueError):
             parse_size(bad)
 

@@ -33,6 +33,9 @@ TIMEOUT_KEY = "glusterfs-timeout"
 CONNECT_TIMEOUT_KEY = "glusterfs-connect-timeout"
 HEALTH_KEY = "glusterfs-health"
 METRICS_KEY = "glusterfs-metrics"
+LOCAL_CACHE_KEY = "glusterfs-local-cache"
+LOCAL_CACHE_DIR_KEY = "glusterfs-local-cache-dir"
+LOCAL_CACHE_MAX_FILE_KEY = "glusterfs-local-cache-max-file"
 MIMEFILE_KEYS = ("mimefile", "mime-file")
 DEFAULT_MIMEFILE = "/etc/mime.types"
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -48,12 +51,17 @@ OPTIONS = {
                 "503 and the failing mounts otherwise (default: off)",
     METRICS_KEY: "answer this path (e.g. /_metrics) with the glusterfs metrics in Prometheus text format "
                  "(default: off)",
+    LOCAL_CACHE_KEY: "byte budget of the instance's local content cache shared by all workers, "
+                     "e.g. 256M or 1G; 0 turns it off (default 256M)",
+    LOCAL_CACHE_DIR_KEY: "directory (tmpfs or local disk) holding the local content cache (default /dev/shm)",
+    LOCAL_CACHE_MAX_FILE_KEY: "largest file the local content cache copies, e.g. 64M (default 64M)",
 }
 #: keys whose value names a config file the instance was given
 CONFIG_FILE_KEYS = ("ini", "yaml", "yml", "xml", "json", "js", "config", "inherit")
 # uWSGI keeps ints in a C int (glusterfs-timeout is uwsgi_opt_set_int natively)
 INT_MAX = 2**31 - 1
 MAX_CONNECT_TIMEOUT = 3600
+MAX_SIZE = 1 << 50
 _VOLUME_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -127,6 +135,43 @@ class Settings:
     sources: Tuple[str, ...] = ()
     health_path: Optional[str] = None
     metrics_path: Optional[str] = None
+    local_cache: "LocalCacheSettings" = field(default_factory=lambda: LocalCacheSettings())
+
+
+@dataclass(frozen=True)
+class LocalCacheSettings:
+    """The ``glusterfs-local-cache*`` options; None where not given (the
+    ``GLUSTERFS_LOCAL_CACHE_*`` environment variables or the defaults apply)."""
+
+    size: Optional[int] = None
+    directory: Optional[str] = None
+    max_file: Optional[int] = None
+
+
+def parse_size(text: str) -> int:
+    """``"256M"``, ``"1G"``, ``"65536"``, ``"0"`` -> bytes (K/M/G/T are powers of 1024)."""
+    value = text.strip().upper()
+    scale = 1
+    if value[-1:] in ("K", "M", "G", "T"):
+        scale = 1 << {"K": 10, "M": 20, "G": 30, "T": 40}[value[-1]]
+        value = value[:-1]
+    if not value.isdigit() or int(value) * scale > MAX_SIZE:
+        raise ValueError(f"expected a size such as 256M, got {text!r}")
+    return int(value) * scale
+
+
+def _parse_size_option(key: str, where: str, value: str, sources: Sequence[str]) -> int:
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise ConfigError(where, key, "expected a size in bytes, or with K, M, G or T (powers of 1024) "
+                          "such as 256M", value=value, sources=sources) from None
+
+
+def _parse_directory(key: str, where: str, value: str, sources: Sequence[str]) -> str:
+    if not value.startswith("/") or "\0" in value:
+        raise ConfigError(where, key, "expected an absolute directory path", value=value, sources=sources)
+    return value
 
 
 # -- kvlist -----------------------------------------------------------------
@@ -304,7 +349,8 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
     ``glusterfs-mount`` values are kept in order, every one; for
     ``glusterfs-timeout`` and ``glusterfs-connect-timeout`` the last value
     wins (as uWSGI's ``uwsgi_opt_set_int`` does), but each is checked; so
-    for ``glusterfs-health`` and ``glusterfs-metrics`` (URL paths).
+    for ``glusterfs-health`` and ``glusterfs-metrics`` (URL paths) and the
+    ``glusterfs-local-cache*`` options.
     """
     sources = config_sources(options)
     mounts: List[MountSpec] = []
@@ -313,6 +359,7 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
     connect_timeout = DEFAULT_CONNECT_TIMEOUT
     mimefiles: List[str] = []
     paths: Dict[str, Optional[str]] = {HEALTH_KEY: None, METRICS_KEY: None}
+    local: Dict[str, Any] = {}
     for key, value in options:
         if key not in OPTIONS and key not in MIMEFILE_KEYS:
             continue
@@ -326,6 +373,12 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
             connect_timeout = _parse_int(key, where, value, 1, MAX_CONNECT_TIMEOUT, sources)
         elif key in paths:
             paths[key] = _parse_endpoint_path(key, where, value, sources)
+        elif key == LOCAL_CACHE_KEY:
+            local["size"] = _parse_size_option(key, where, value, sources)
+        elif key == LOCAL_CACHE_MAX_FILE_KEY:
+            local["max_file"] = _parse_size_option(key, where, value, sources)
+        elif key == LOCAL_CACHE_DIR_KEY:
+            local["directory"] = _parse_directory(key, where, value, sources)
         elif key in MIMEFILE_KEYS:
             mimefiles.append(value)
     seen: Dict[str, str] = {}
@@ -341,7 +394,7 @@ def settings_from_options(options: Sequence[Tuple[str, str]]) -> Settings:
                           f"same path as {HEALTH_KEY}", value=metrics, sources=sources)
     return Settings(mounts=tuple(mounts), timeout=timeout, connect_timeout=connect_timeout,
                     mimefiles=tuple(mimefiles) or (DEFAULT_MIMEFILE,), sources=sources,
-                    health_path=health, metrics_path=metrics)
+                    health_path=health, metrics_path=metrics, local_cache=LocalCacheSettings(**local))
 
 
 def read_settings() -> Settings:

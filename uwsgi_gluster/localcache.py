@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Tuple
 
+from .config import LocalCacheSettings, parse_size
+
 DEFAULT_BASE = "/dev/shm"
 DEFAULT_MAX_BYTES = 256 << 20
 DEFAULT_MAX_FILE = 64 << 20
@@ -68,18 +70,6 @@ Identity = Tuple[int, int, int, int]
 
 class Refused(OSError):
     """The instance directory cannot be used safely."""
-
-
-def parse_size(text: str) -> int:
-    """``"256M"``, ``"1G"``, ``"65536"``, ``"0"`` -> bytes (K/M/G are powers of 1024)."""
-    value = text.strip().upper()
-    scale = 1
-    if value[-1:] in ("K", "M", "G"):
-        scale = 1 << {"K": 10, "M": 20, "G": 30}[value[-1]]
-        value = value[:-1]
-    if not value.isdigit():
-        raise ValueError(f"expected a size such as 256M, got {text!r}")
-    return int(value) * scale
 
 
 @dataclass
@@ -418,21 +408,26 @@ def getenv(name: str) -> Optional[str]:
     return None if raw is None else os.fsdecode(raw)
 
 
-def from_environment(instance: int, fresh: bool, log: Callable[[str], None]) -> Optional[LocalCache]:
-    """The instance's cache as the environment configures it
-    (:data:`SIZE_ENV`, default 256M, ``0`` turns it off; :data:`DIR_ENV`, default
-    ``/dev/shm``; :data:`MAX_FILE_ENV`, default 64M), or None (off, or the
-    directory cannot be used: one log line says why). Set them in the
-    environment or with uWSGI's ``env =`` option."""
+def from_settings(settings: LocalCacheSettings, instance: int, fresh: bool,
+                  log: Callable[[str], None]) -> Optional[LocalCache]:
+    """The instance's cache as configured: each ``glusterfs-local-cache*`` option
+    given wins; else its environment variable (:data:`SIZE_ENV`, :data:`DIR_ENV`,
+    :data:`MAX_FILE_ENV`, also as set by uWSGI's ``env =``); else the default
+    (256M, ``/dev/shm``, 64M). A size of 0 turns the cache off. Returns None
+    when off or when the directory cannot be used (one log line says why)."""
     try:
-        max_bytes = parse_size(getenv(SIZE_ENV) or str(DEFAULT_MAX_BYTES))
-        max_file = parse_size(getenv(MAX_FILE_ENV) or str(DEFAULT_MAX_FILE))
+        max_bytes = settings.size
+        if max_bytes is None:
+            max_bytes = parse_size(getenv(SIZE_ENV) or str(DEFAULT_MAX_BYTES))
+        max_file = settings.max_file
+        if max_file is None:
+            max_file = parse_size(getenv(MAX_FILE_ENV) or str(DEFAULT_MAX_FILE))
     except ValueError as exc:
         log(f"local cache off: {SIZE_ENV}/{MAX_FILE_ENV}: {exc}")
         return None
     if max_bytes == 0:
         return None
-    base = getenv(DIR_ENV) or DEFAULT_BASE
+    base = settings.directory or getenv(DIR_ENV) or DEFAULT_BASE
     try:
         cache = LocalCache.create(base, instance, fresh, max_bytes=max_bytes, max_file=max_file)
     except OSError as exc:
@@ -442,3 +437,8 @@ def from_environment(instance: int, fresh: bool, log: Callable[[str], None]) -> 
         log(f"local cache {cache.directory}: {max_bytes >> 20} MiB for the instance, files up to "
             f"{cache.max_file >> 20} MiB")
     return cache
+
+
+def from_environment(instance: int, fresh: bool, log: Callable[[str], None]) -> Optional[LocalCache]:
+    """The cache configured by the environment alone (see :func:`from_settings`)."""
+    return from_settings(LocalCacheSettings(), instance, fresh, log)

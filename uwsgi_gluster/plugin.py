@@ -176,7 +176,7 @@ def load() -> None:
     local = None
     if settings.mounts:
         instance = (uwsgi.masterpid() if hasattr(uwsgi, "masterpid") else 0) or os.getpid()
-        local = localcache.from_environment(instance, fresh=worker_id() == 0, log=log)
+        local = localcache.from_settings(settings.local_cache, instance, fresh=worker_id() == 0, log=log)
     apps, volumes, metrics = build_apps(settings, Sink(uwsgi), rewriter, local, offload)
     applications.update(apps)
     uwsgi.applications = applications

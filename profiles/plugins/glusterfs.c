@@ -38,6 +38,9 @@ static int glusterfs_timeout;
 static int glusterfs_connect_timeout;
 static char *glusterfs_health;
 static char *glusterfs_metrics;
+static char *glusterfs_local_cache;
+static char *glusterfs_local_cache_dir;
+static char *glusterfs_local_cache_max_file;
 
 static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-mount", required_argument, 0, "virtual mount the specified glusterfs volume in a uri (served by uwsgi_gluster.plugin)", uwsgi_opt_add_string_list, &glusterfs_mounts, 0},
@@ -45,6 +48,9 @@ static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-connect-timeout", required_argument, 0, "seconds a worker waits for a volfile server to answer (read by uwsgi_gluster.plugin)", uwsgi_opt_set_int, &glusterfs_connect_timeout, 0},
 	{"glusterfs-health", required_argument, 0, "answer this path with 200 when every mount's volume is connected, 503 otherwise (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_health, 0},
 	{"glusterfs-metrics", required_argument, 0, "answer this path with the glusterfs metrics in Prometheus text format (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_metrics, 0},
+	{"glusterfs-local-cache", required_argument, 0, "byte budget of the instance's local content cache shared by all workers, e.g. 256M; 0 turns it off (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_local_cache, 0},
+	{"glusterfs-local-cache-dir", required_argument, 0, "directory holding the local content cache (default /dev/shm; read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_local_cache_dir, 0},
+	{"glusterfs-local-cache-max-file", required_argument, 0, "largest file the local content cache copies, e.g. 64M (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_local_cache_max_file, 0},
 	UWSGI_END_OF_OPTIONS
 };
 

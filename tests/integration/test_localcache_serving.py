@@ -252,3 +252,19 @@ def test_hot_file_rewritten_in_place_under_steady_requests(server, volumes, size
         if started - changed_at > BOUND:
             late.append(body == new)
     assert late and all(late)
+
+
+def test_local_cache_options_win_over_the_environment(volumes, tmp_path):
+    """``glusterfs-local-cache-dir`` / ``glusterfs-local-cache`` configure the cache from
+    the ini; where both are given, the option wins over ``GLUSTERFS_LOCAL_CACHE_*``."""
+    ignored, chosen = tmp_path / "from-env", tmp_path / "from-option"
+    for directory in (ignored, chosen, tmp_path / "srv"):
+        directory.mkdir()
+    write_file(volumes["unbit003"], "/speed-lc/opt.bin", MID, mtime=MTIME)
+    ini = (INI % {"dir": ignored, "size": "0"}
+           + f"glusterfs-local-cache-dir = {chosen}\nglusterfs-local-cache = 32M\n")
+    with ours(ini, tmp_path / "srv").start() as srv:
+        assert {(r.status, r.body) for r in warm(srv, "/speed-lc/opt.bin")} == {(200, MID)}
+        assert copies_of(instance_dir(chosen), MID), "the option's directory holds no copy"
+        assert list(ignored.iterdir()) == []
+        assert "local cache " + str(chosen) in srv.log() and "32 MiB for the instance" in srv.log()
