@@ -135,7 +135,7 @@ class Settings:
     sources: Tuple[str, ...] = ()
     health_path: Optional[str] = None
     metrics_path: Optional[str] = None
-    local_cache: "LocalCacheSettings" = field(default_factory=lambda: LocalCacheSettings())
+    local_cache: LocalCacheSettings = field(default_factory=lambda: LocalCacheSettings())
 
 
 @dataclass(frozen=True)
