@@ -27,7 +27,9 @@ crowd       the same 300 files                     1,000
 
 Per side and load it records req/s, MB/s, p99, non-2xx and socket errors, and the
 CPU seconds the side used (nginx: its workers plus the FUSE client process; ours:
-every uWSGI process), then the workers' RSS after the loads. It prints ours/nginx
+every uWSGI process), then the workers' RSS after the loads. The native plugin
+(``/usr/bin/uwsgi``, the same ini) runs the same loads too, for its workers' RSS: ours
+may use at most native's plus 15 MiB per worker (``--no-native`` skips it). It prints ours/nginx
 ratios against the targets of the speed issue (10 MiB >= 1.0x, mixed >= 0.6x,
 14 B >= 0.5x, 1,000 connections >= 0.6x) and writes ``bench-results/bench-nginx.json``
 and ``docs/bench-nginx.png``.
@@ -73,6 +75,9 @@ LOADS = {
     "mixed": (None, 32, "rps", 0.6),
     "crowd": (None, 1000, "rps", 0.6),
 }
+
+#: ours' worker RSS after the loads may exceed native's by this much (issue 11)
+RSS_ALLOWANCE_MIB = 15
 
 OURS_INI = """\
 ; written by scripts/bench_nginx.py: README's recommended configuration
@@ -289,7 +294,7 @@ def report(results: dict) -> List[dict]:
     rows = []
     for label, (_, connections, metric, target) in LOADS.items():
         row = {"load": label, "connections": connections, "metric": metric, "target": target}
-        for side in ("nginx", "ours"):
+        for side in ("nginx", "native", "ours"):
             if side in results:
                 res = results[side]["loads"][label]
                 row[side] = res[metric]
@@ -307,10 +312,20 @@ def report(results: dict) -> List[dict]:
               f"{r.get('ratio', 0):>6.2f}x {r['target']:>6.1f}x  {r.get('verdict', '-'):<7}"
               f" {r.get('nginx_cpu_percent', 0):>5.0f} / {r.get('ours_cpu_percent', 0):<5.0f}"
               f"   {r.get('nginx_p99_ms') or 0:>6.2f} / {r.get('ours_p99_ms') or 0:<6.2f}  ({unit[r['metric']]})")
+    if "native" in results:
+        print("native plugin, same ini as ours (for its worker RSS): "
+              + ", ".join(f"{r['load']} {r.get('native', 0):,.1f} {unit[r['metric']]}" for r in rows))
     for side, res in results.items():
         print(f"{side}: workers' RSS after the loads {res['rss_mib']:.1f} MiB "
               f"({res['rss_per_worker_mib']:.1f} MiB per worker); load average "
               f"{res['loadavg_before'][0]:.1f} -> {res['loadavg_after'][0]:.1f} on {os.cpu_count()} CPUs")
+    if "native" in results and "ours" in results:
+        ours, native = results["ours"]["rss_per_worker_mib"], results["native"]["rss_per_worker_mib"]
+        limit = native + RSS_ALLOWANCE_MIB
+        rows.append({"load": "rss", "metric": "rss_per_worker_mib", "ours": ours, "native": native,
+                     "limit": limit, "verdict": "PASS" if ours <= limit else "FAIL"})
+        print(f"worker RSS after the loads: ours {ours:.1f} MiB, native {native:.1f} MiB, limit native + "
+              f"{RSS_ALLOWANCE_MIB} = {limit:.1f} MiB  {'PASS' if ours <= limit else 'FAIL'}")
     return rows
 
 
@@ -384,7 +399,10 @@ def parse_args(argv):
                    help="our worker processes (env OURS_PROCESSES; README recommends 2 on 2 cores)")
     p.add_argument("--ours-threads", type=int, default=int(env("OURS_THREADS", "15")),
                    help="threads per worker (env OURS_THREADS; README recommends 15)")
-    p.add_argument("--only", choices=("ours", "nginx"), default=env("ONLY") or None, help="one side only (env ONLY)")
+    p.add_argument("--only", choices=("ours", "nginx", "native"), default=env("ONLY") or None,
+                   help="one side only (env ONLY)")
+    p.add_argument("--no-native", action="store_true",
+                   help="skip the native plugin (run for its worker RSS, the memory bound of ours)")
     p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")
     p.add_argument("--no-chart", action="store_true")
     p.add_argument("--profile", action="store_true", help="ours only: py-spy our worker 1 under each load")
@@ -420,6 +438,9 @@ def main(argv=None) -> int:
                 results["nginx"] = bench_side(Nginx(), files, lua, args)
             finally:
                 umount_fuse()
+        if args.only in (None, "native") and not args.no_native:
+            native = Ours("native", bench.NATIVE_CMD, ours_ini(args))
+            results["native"] = bench_side(native, files, lua, args)
         if args.only in (None, "ours"):
             ours = Ours("ours", bench.OURS_CMD, ours_ini(args))
             results["ours"] = bench_side(ours, files, lua, args)
@@ -435,7 +456,7 @@ def main(argv=None) -> int:
     out = RESULTS / "bench-nginx.json"
     out.write_text(json.dumps({"meta": meta, "rows": rows, "results": results}, indent=2, default=str) + "\n")
     log(f"wrote {out}")
-    if not args.no_chart and len(results) == 2:
+    if not args.no_chart and "nginx" in results and "ours" in results:
         path = chart(rows, meta)
         if path:
             log(f"wrote {path}")
