@@ -23,19 +23,41 @@ import sys
 
 
 def main() -> None:
+    """``cap``, then the metrics (the launcher's ``asap`` hook, under pyuwsgi)."""
     from .caps import CapError, apply_caps
-    from .config import ConfigError, settings_from_options
     from .log import fatal
-    from .metrics import declare, worker_count
     from .options import resolved_options
 
-    options = resolved_options()
     try:
-        apply_caps(options)
+        apply_caps(resolved_options())
     except CapError as exc:
         fatal(str(exc).replace("[glusterfs] ", "", 1))
     except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
         fatal(f"cap: {type(exc).__name__}: {exc}")
+    declare_metrics()
+
+
+_declared = False
+
+
+def declare_metrics(embedded: bool = False) -> None:
+    """Declare the glusterfs metrics once per process. Also called, with
+    ``embedded``, by the C plugin (profiles/plugins/glusterfs.c) after the
+    Python plugin's init and before uWSGI sets up its metrics, in ./uwsgi and a
+    distribution's uwsgi (where uWSGI's ``uwsgi`` module does not exist yet)."""
+    global _declared
+    if _declared:
+        return
+    _declared = True
+    from .config import ConfigError, settings_from_options
+    from .log import fatal
+    from .metrics import declare, worker_count
+    from .options import mark_embedded, resolved_options
+
+    if embedded:
+        mark_embedded()
+
+    options = resolved_options()
     try:
         settings = settings_from_options(options)
     except ConfigError:

@@ -50,12 +50,22 @@ class NotInUwsgi(RuntimeError):
     """Not running inside a uWSGI process: there is no resolved option list."""
 
 
+_embedded = False
+
+
+def mark_embedded() -> None:
+    """Say that this interpreter runs inside a uWSGI binary even though uWSGI has
+    not made its ``uwsgi`` module yet (the C plugin's post_init hook)."""
+    global _embedded
+    _embedded = True
+
+
 def _core_library() -> ctypes.CDLL:
     """The loaded object holding uWSGI's core: pyuwsgi's extension or the binary."""
     pyuwsgi = sys.modules.get("pyuwsgi")
     if pyuwsgi is not None and getattr(pyuwsgi, "__file__", None):
         return ctypes.CDLL(pyuwsgi.__file__)
-    if "uwsgi" not in sys.modules:
+    if "uwsgi" not in sys.modules and not _embedded:
         raise NotInUwsgi("not running inside uWSGI")
     return ctypes.CDLL(None)
 

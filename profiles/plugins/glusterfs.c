@@ -67,6 +67,31 @@ static int glusterfs_request(struct wsgi_request *wsgi_req) {
 	return uwsgi.p[PYTHON_MODIFIER1]->request(wsgi_req);
 }
 
+/*
+ * The glusterfs metrics (uwsgi_gluster/metrics.py) must be registered after
+ * the Python plugin's init and before uWSGI allocates its metrics' shared
+ * memory: that is exactly post_init. (Under pyuwsgi the launcher's asap hook
+ * does it; declare_metrics() runs once per process.) The Python C API is
+ * declared here, not included: the symbols come from the Python plugin's
+ * libpython, already loaded. Not in the distribution plugin: with it, Debian's
+ * service lifecycle test (tests/distro/test_deb_package.py) left uWSGI
+ * processes running after /etc/init.d/uwsgi stop, as enable-threads did.
+ */
+#ifndef UWSGI_GLUSTER_DSO
+extern int PyGILState_Ensure(void);
+extern void PyGILState_Release(int);
+extern int PyRun_SimpleString(const char *);
+
+static void glusterfs_post_init(void) {
+	int gil = PyGILState_Ensure();
+	if (PyRun_SimpleString("import uwsgi_gluster.asap\nuwsgi_gluster.asap.declare_metrics(embedded=True)\n")) {
+		uwsgi_log("[glusterfs] the glusterfs metrics could not be declared (see the Python error above)\n");
+		exit(1);
+	}
+	PyGILState_Release(gil);
+}
+#endif
+
 #ifdef UWSGI_GLUSTER_DSO
 /* Options added as if the ini said them where it says `plugins = glusterfs`:
  * `import` and `mount` are lists no later line can drop. shared-import runs the start-up check of
@@ -110,6 +135,9 @@ struct uwsgi_plugin glusterfs_plugin = {
 	.modifier1 = GLUSTERFS_MODIFIER1,
 	.options = glusterfs_options,
 	.request = glusterfs_request,
+#ifndef UWSGI_GLUSTER_DSO
+	.post_init = glusterfs_post_init,
+#endif
 #ifdef UWSGI_GLUSTER_DSO
 	.on_load = glusterfs_on_load,
 #endif

@@ -102,3 +102,24 @@ def test_stats_server_names_the_root_mount_slash_not_empty(uwsgi_bin, server, se
     with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/", timeout=30) as resp:
         apps = [app["mountpoint"] for worker in json.load(resp)["workers"] for app in worker["apps"]]
     assert apps == ["/", "/again"]
+
+
+def test_metrics_path_answers_in_built_uwsgi(uwsgi_bin, server, seeded):
+    """./uwsgi answered `glusterfs-metrics` with 503: the metrics were declared only
+    by the launcher's asap hook, which ./uwsgi does not run."""
+    port = free_port()
+    ini = ("[uwsgi]\n"
+           f"http-socket = 127.0.0.1:{port}\nhttp-socket-modifier1 = 27\nmaster = true\nprocesses = 2\n"
+           f"glusterfs-mount = mountpoint=/,volume={VOLUME},server=127.0.0.1:0\n"
+           "glusterfs-metrics = /_metrics\n")
+    proc = server([uwsgi_bin], ini)
+    wait_port(port, proc)
+    for _ in range(3):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{PATH}", timeout=30) as resp:
+            assert resp.read() == expected_bytes()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_metrics", timeout=30) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    served = [line for line in text.splitlines() if line.startswith("uwsgi_gluster_requests_total{")
+              and 'class="2xx"' in line]
+    assert served and int(served[0].rsplit(" ", 1)[1]) >= 3, text
