@@ -81,6 +81,16 @@ def copies_of(directory, data: bytes):
             and hashlib.sha256(p.read_bytes()).digest() == digest]
 
 
+def rewrite_in_place(fs, path, data: bytes) -> None:
+    """Overwrite the file's bytes in place (same inode, same size) and put its mtime back."""
+    fd = gfapi.open_file(fs, path, os.O_WRONLY)
+    try:
+        gfapi.pwrite_all(fd, data)
+    finally:
+        gfapi.close(fd)
+    gfapi.set_mtime(fs, path, MTIME)
+
+
 def warm(server, path, times=8, headers=None):
     return [server.get(path, headers) for _ in range(times)]
 
@@ -173,12 +183,7 @@ def test_stale_local_copy_after_in_place_rewrite_keeping_size_and_mtime(server, 
     before = warm(server, path)
     assert {r.body for r in before} == {old}
     (etag,) = {r.header("ETag") for r in before}
-    fd = gfapi.open_file(fs, path, os.O_WRONLY)
-    try:
-        gfapi.pwrite_all(fd, new)
-    finally:
-        gfapi.close(fd)
-    gfapi.set_mtime(fs, path, MTIME)
+    rewrite_in_place(fs, path, new)
     st = gfapi.stat(fs, path)
     assert (st.st_size, st.st_mtime) == (size, MTIME)
     time.sleep(BOUND)
@@ -237,12 +242,7 @@ def test_hot_file_rewritten_in_place_under_steady_requests(server, volumes, size
     end = time.monotonic() + 2.5
     while time.monotonic() < end:  # hot: served continuously, across refresher passes
         assert server.get(path).body == old
-    fd = gfapi.open_file(fs, path, os.O_WRONLY)
-    try:
-        gfapi.pwrite_all(fd, new)
-    finally:
-        gfapi.close(fd)
-    gfapi.set_mtime(fs, path, MTIME)
+    rewrite_in_place(fs, path, new)
     changed_at = time.monotonic()
     late = []
     while time.monotonic() < changed_at + BOUND + 1.5:
