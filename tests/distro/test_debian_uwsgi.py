@@ -17,7 +17,7 @@ import pytest
 from corpus import CORPUS, EXTRA_PATHS
 from corpus import CORPUS_INI as INI
 from distrosupport import REPO, ini_lines
-from support import NATIVE_UWSGI, Server, debian_ours, free_port, native, request, summary, url_path
+from support import NATIVE_UWSGI, Server, debian_ours, free_port, native, read_all, request, summary, url_path
 from uwsgi_gluster.seeding import write_file
 
 
@@ -82,11 +82,7 @@ def test_python_exception_mid_response_is_logged_and_cleared(unbit003_server, vo
         assert received.split(b" ", 2)[1] == b"200"
         write_file(fs, "/distro-shrinks.bin", b"tiny")  # truncated while we are not reading
         time.sleep(0.5)
-        while True:
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                break
-            received += chunk
+        received += read_all(sock)
     head, _, body = received.partition(b"\r\n\r\n")
     assert f"Content-Length: {SHRINK_SIZE}".encode() in head
     assert len(body) < SHRINK_SIZE

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from support import ours, request
+from support import ours, read_all, request
 from uwsgi_gluster.seeding import write_file
 
 SIZE = 8 << 20
@@ -42,11 +42,7 @@ def test_file_shrinking_mid_download_is_cut_and_logged(server, volumes):
         assert received.startswith(b"HTTP/1.0 200") or received.startswith(b"HTTP/1.1 200")
         write_file(fs, "/shrinks.bin", b"tiny")  # truncated while we are not reading
         time.sleep(0.5)
-        while True:
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                break
-            received += chunk
+        received += read_all(sock)
     head, _, body = received.partition(b"\r\n\r\n")
     assert f"Content-Length: {SIZE}".encode() in head
     assert len(body) < SIZE  # the connection was closed early, not padded or hung
