@@ -79,7 +79,7 @@ OURS_INI = """\
 [uwsgi]
 plugins = glusterfs
 {socket} = 127.0.0.1:{{port}}
-{socket}-modifier1 = 27
+http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume={{volume}},server=127.0.0.1:0
 master = true
 processes = {processes}
