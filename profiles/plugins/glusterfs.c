@@ -87,6 +87,9 @@ static struct uwsgi_option glusterfs_options[] = {
 /* no hot file is bigger: Python writes bodies up to 64 KiB, paths up to 4 KiB */
 #define HOT_MAX_FILE (256 * 1024)
 #define HOT_MAX_PATH 4096
+/* the first read takes this much: a small answer whole, else its header part
+ * (paths and head) and the body goes out with sendfile */
+#define HOT_FIRST_READ (4 * 1024)
 
 static int hot_dir_fd = -1;
 
@@ -186,11 +189,12 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 	if (age < 0)
 		goto python;
 	size_t size = st.st_size;
-	buf = malloc(size);
+	size_t have = size < HOT_FIRST_READ ? size : HOT_FIRST_READ;
+	buf = malloc(have);
 	if (!buf)
 		goto python;
-	/* one read: also what marks the answer used (atime) for the refresher */
-	if (pread(fd, buf, size, 0) != (ssize_t) size)
+	/* a read: also what marks the answer used (atime) for the refresher */
+	if (pread(fd, buf, have, 0) != (ssize_t) have)
 		goto python;
 	if (memcmp(buf, HOT_MAGIC, 8))
 		goto python;
@@ -198,6 +202,16 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 	uint64_t head_len = hot_u32(buf + 20), flags = hot_u32(buf + 24), freshness_ms = hot_u32(buf + 28);
 	if (offset != HOT_FIXED + path_len + volume_len + head_len || offset > size)
 		goto python;
+	if (offset > have) {
+		/* long paths or head (rare): read it all */
+		char *all = realloc(buf, size);
+		if (!all)
+			goto python;
+		buf = all;
+		if (pread(fd, buf + have, size - have, have) != (ssize_t) (size - have))
+			goto python;
+		have = size;
+	}
 	if (age >= (int64_t) freshness_ms * 1000000LL)
 		goto python;
 	if ((flags & HOT_PRECOMPRESSED) && accept_encoding)
@@ -217,9 +231,6 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 			goto python;
 		line = eol + 1;
 	}
-	close(fd);
-	fd = -1;
-
 	/* the request log and stats count it for the default app (Python's, the
 	 * one that wrote the answer), as if Python had served it */
 	if (uwsgi.default_app > -1 && uwsgi_apps[uwsgi.default_app].modifier1 == PYTHON_MODIFIER1) {
@@ -238,12 +249,28 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 			goto done;
 		line = eol + 1;
 	}
-	if (wsgi_req->method_len == 4 || offset == size)
+	if (wsgi_req->method_len == 4 || offset == size) {
 		uwsgi_response_write_headers_do(wsgi_req);
-	else
+	} else if (have == size) {
+		/* headers and body in one writev, as for Python's one-chunk bodies */
 		uwsgi_response_write_body_do(wsgi_req, buf + offset, size - offset);
+	} else {
+		/* headers, then the body with sendfile (or offloaded), as for
+		 * Python's wsgi.file_wrapper; TCP_NODELAY so that the body does not
+		 * wait for the client's delayed ACK of the headers (a no-op on a
+		 * unix socket: the error is ignored) */
+		int one = 1;
+		setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (uwsgi_response_write_headers_do(wsgi_req) == UWSGI_OK) {
+			/* closes fd (or hands it to an offload thread) */
+			uwsgi_response_sendfile_do_can_close(wsgi_req, fd, offset, size - offset, 1);
+			fd = -1;
+		}
+	}
 done:
 	free(buf);
+	if (fd >= 0)
+		close(fd);
 	return UWSGI_OK;
 python:
 	free(buf);
