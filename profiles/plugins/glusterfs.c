@@ -257,10 +257,13 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 	} else {
 		/* headers, then the body with sendfile (or offloaded), as for
 		 * Python's wsgi.file_wrapper; TCP_NODELAY so that the body does not
-		 * wait for the client's delayed ACK of the headers (a no-op on a
-		 * unix socket: the error is ignored) */
-		int one = 1;
-		setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		 * wait for the client's delayed ACK of the headers, unless uWSGI
+		 * already sets it on every connection (tcp-nodelay; on a unix
+		 * socket the call fails harmlessly) */
+		if (!uwsgi.tcp_nodelay) {
+			int one = 1;
+			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
 		if (uwsgi_response_write_headers_do(wsgi_req) == UWSGI_OK) {
 			/* closes fd (or hands it to an offload thread) */
 			uwsgi_response_sendfile_do_can_close(wsgi_req, fd, offset, size - offset, 1);
