@@ -104,6 +104,7 @@ def test_publish_writes_the_answer_atomically_with_the_validation_time(tmp_path)
 @pytest.mark.parametrize("change", [
     {"REQUEST_METHOD": "HEAD"}, {"HTTP_RANGE": "bytes=0-1"}, {"HTTP_IF_NONE_MATCH": '"abc"'},
     {"HTTP_IF_MODIFIED_SINCE": "x"}, {"SCRIPT_NAME": "/app"}, {"UWSGI_APPID": "x"},
+    {"PATH_INFO": "//a.txt"}, {"PATH_INFO": "/./a.txt"}, {"PATH_INFO": "/"},
 ])
 def test_only_plain_gets_of_the_default_app_are_published(tmp_path, change):
     hot, _ = make(tmp_path)

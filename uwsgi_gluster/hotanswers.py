@@ -13,7 +13,9 @@ Contract:
   ``/``, and no option that may store or rewrite responses (:mod:`.routing`).
 * :meth:`HotAnswers.publish` writes, for the exact ``PATH_INFO`` of a plain
   ``GET`` (:func:`.hotpath.plain`) answered ``200`` with a whole file of at
-  most :data:`MAX_BODY` bytes from a validated cache entry, the status, every
+  most :data:`MAX_BODY` bytes from a validated cache entry, when that
+  ``PATH_INFO`` is the file's own normalized path (not ``//a``, ``/./a``, a
+  directory's index: so spelling variants cannot multiply answers), the status, every
   header as the app sent them, and the body: one file named
   :func:`name_of` (FNV-1a 64 of ``PATH_INFO``), in the format :func:`encode`
   documents (the same as the C comment), written to a temporary file and
@@ -161,8 +163,8 @@ class HotAnswers:
                 or environ.get("SCRIPT_NAME") or "UWSGI_APPID" in environ):
             return False
         path = environ.get("PATH_INFO", "").encode("latin-1")
-        if not path or self._published.get(path) == entry.validated_at:
-            return False
+        if path != volume_path or self._published.get(path) == entry.validated_at:
+            return False  # only a file's own, normalized path: one answer per file at most
         data = body()
         if data is None or len(data) != entry.size:
             return False
