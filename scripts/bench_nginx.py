@@ -394,6 +394,7 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.duration < 1 or args.threads < 1:
         p.error("duration and threads must be >= 1")
+    args.ours_bin = os.path.abspath(args.ours_bin)  # the server runs in its own directory
     if not os.access(args.ours_bin, os.X_OK):
         p.error(f"--ours-bin {args.ours_bin}: not an executable (build ./uwsgi with `make`)")
     return args
