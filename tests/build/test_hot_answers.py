@@ -115,6 +115,14 @@ def hot_file(server, path: str) -> Path:
     return server.hot_dir / hotanswers.name_of(path.encode())
 
 
+def read_by_c(server, path: str) -> bool:
+    """Was the hot answer read since it was written or revalidated? Only the C
+    side reads it (Python writes it with atime 0, the refresher opens it
+    O_NOATIME and sets atime 0 again): a read sets the atime past the mtime."""
+    st = hot_file(server, path).stat()
+    return st.st_atime_ns > st.st_mtime_ns
+
+
 def until(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -136,6 +144,7 @@ def test_c_answer_is_byte_exact_python_answer(hot_server, path):
         for _ in range(6):  # several, on one kept-alive connection: both workers, C's answers
             assert conn.ask("GET", path) == python_get
             assert conn.ask("HEAD", path) == python_head
+        assert until(lambda: conn.ask("GET", path) == python_get and read_by_c(hot_server, path))
     finally:
         conn.close()
 
