@@ -84,7 +84,7 @@ OURS_INI = """\
 [uwsgi]
 plugins = glusterfs
 {socket} = 127.0.0.1:{{port}}
-{socket}-modifier1 = 27
+http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume={{volume}},server=127.0.0.1:0
 master = true
 processes = {processes}
@@ -399,6 +399,9 @@ def parse_args(argv):
                    help="our worker processes (env OURS_PROCESSES; README recommends 2 on 2 cores)")
     p.add_argument("--ours-threads", type=int, default=int(env("OURS_THREADS", "15")),
                    help="threads per worker (env OURS_THREADS; README recommends 15)")
+    p.add_argument("--ours-bin", default=env("OURS_BIN") or str(ROOT / "uwsgi"),
+                   help="our server: ./uwsgi (default: its glusterfs plugin answers hot hits in C, README's "
+                        "recommendation for speed) or the uwsgi-gluster launcher's path (env OURS_BIN)")
     p.add_argument("--only", choices=("ours", "nginx", "native"), default=env("ONLY") or None,
                    help="one side only (env ONLY)")
     p.add_argument("--no-native", action="store_true",
@@ -409,6 +412,9 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.duration < 1 or args.threads < 1:
         p.error("duration and threads must be >= 1")
+    args.ours_bin = os.path.abspath(args.ours_bin)  # the server runs in its own directory
+    if not os.access(args.ours_bin, os.X_OK):
+        p.error(f"--ours-bin {args.ours_bin}: not an executable (build ./uwsgi with `make`)")
     return args
 
 
@@ -442,14 +448,15 @@ def main(argv=None) -> int:
             native = Ours("native", bench.NATIVE_CMD, ours_ini(args))
             results["native"] = bench_side(native, files, lua, args)
         if args.only in (None, "ours"):
-            ours = Ours("ours", bench.OURS_CMD, ours_ini(args))
+            ours = Ours("ours", [args.ours_bin], ours_ini(args))
             results["ours"] = bench_side(ours, files, lua, args)
     except (Broken, subprocess.CalledProcessError) as exc:
         print(f"[bench-nginx] BROKEN: {exc}", file=sys.stderr)
         return 1
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "commit": bench.git_commit(),
             "duration_s": args.duration, "wrk_threads": args.threads, "socket": args.socket,
-            "ours": "2 processes x 15 threads, master, disable-logging", "cpus": os.cpu_count(),
+            "ours": f"{args.ours_bin}: {args.processes} processes x {args.ours_threads} threads, master, "
+                    f"disable-logging", "cpus": os.cpu_count(),
             "nginx": "sendfile, keep-alive, open_file_cache max=20000 inactive=60s valid 1s, over FUSE",
             "mb": "10^6 bytes", "elapsed_s": round(time.monotonic() - began, 1)}
     rows = report(results)

@@ -74,6 +74,7 @@ class Entry:
     cached: bool = False  # held by the cache now (its cost counts)
     local: Any = None  # a .localcache.LocalCopy holding the bytes (then ``content`` is b"")
     used: bool = False  # served since it was last validated (see FileCache.due)
+    path: bytes = b""  # the key it is cached under (the normalized path on the volume)
 
 
 @dataclass
@@ -187,7 +188,8 @@ class FileCache:
         identity = identity_of(st)
         entry = Entry(identity=identity, mode=st.st_mode, size=st.st_size, mtime=st.st_mtime,
                       mtime_ns=identity[2], ctime_ns=identity[3], ino=st.st_ino, content=content,
-                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content), local=local)
+                      validated_at=self._clock(), cost=ENTRY_OVERHEAD + len(path) + len(content), local=local,
+                      path=path)
         if len(content) > self.max_file:
             return entry
         with self._lock:

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import uwsgi
 
-from . import gfapi, localcache, malloc
+from . import gfapi, hotanswers, localcache, malloc
 from .aio import Direct, Offloaded, loop_from_options
 from .cache import FileCache
 from .config import ConfigError, Settings, settings_from_options
@@ -92,6 +92,16 @@ def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Option
         return render_prometheus(names, getattr(uwsgi, "numproc", 1), sink.get)
 
     endpoints = Endpoints(settings.health_path, Health(volumes), settings.metrics_path, render)
+    if local is not None and hotanswers.eligible([spec.mountpoint for spec in settings.mounts], rewriter,
+                                                 localcache.getenv):
+        app = mounts[b"/"][0]
+        try:
+            app.hot_answers = hotanswers.HotAnswers.create(local.directory, freshness=app.cache.freshness,
+                                                           precompressed=app.precompressed)
+        except OSError as exc:
+            log(f"hot answers off: {exc}")
+        else:
+            os.environ[hotanswers.DIR_ENV] = app.hot_answers.directory
     root = mounts.pop(b"/", None)
     apps = {b"/": Front(root[0], endpoints, root[1]) if root else Front(NoMount(), endpoints)}
     apps.update((key, Front(app, endpoints, counted)) for key, (app, counted) in mounts.items())
@@ -107,11 +117,12 @@ def start_worker(volumes, metrics=()) -> None:
 
 
 def start_refreshers(apps) -> None:
-    """One background revalidation thread per mount, in this worker."""
+    """One background revalidation thread per mount, in this worker; worker 1's
+    also keeps the instance's hot answers validated."""
     for front in apps.values():
         app = getattr(front, "app", front)
         if isinstance(app, MountApp):
-            app.start_refresher(log)
+            app.start_refresher(log, hot_answers=worker_id() == 1)
 
 
 def _install_post_fork(apps, volumes, metrics) -> None:

@@ -16,6 +16,8 @@ Contract:
   entry past the bound still revalidates it itself (the refresher may be
   behind, e.g. with a slow volume). Volume errors other than "no such file"
   leave the entry to the request path.
+* After each pass it runs ``also`` (the worker that keeps the instance's hot
+  answers revalidated: :mod:`.hotanswers`).
 * Every :data:`TRIM_EVERY` passes it returns freed heap memory to the system
   (:func:`.malloc.trim`): worker RSS follows what is in use.
 * The thread never ends on an exception: it logs one line and goes on.
@@ -71,7 +73,10 @@ def refresh_once(cache: FileCache, stat: Callable[[bytes], object],
 
 
 def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
-          refresh_kept: Callable[[Hashable], None], log: Callable[[str], None]) -> threading.Thread:
+          refresh_kept: Callable[[Hashable], None], log: Callable[[str], None],
+          also: Optional[Callable[[ThreadPoolExecutor], object]] = None) -> threading.Thread:
+    """Start the thread; ``also(pool)``, if given, runs after each pass (the
+    instance's hot answers, :meth:`.hotanswers.HotAnswers.refresh_once`)."""
     pool = ThreadPoolExecutor(THREADS, thread_name_prefix=f"glusterfs-refresh {name}")
 
     def run() -> None:
@@ -80,6 +85,8 @@ def start(name: str, cache: FileCache, stat: Callable[[bytes], object],
             time.sleep(PERIOD * cache.freshness)
             try:
                 refresh_once(cache, stat, refresh_kept, pool=pool)
+                if also is not None:
+                    also(pool)
                 if turn % TRIM_EVERY == 0:
                     malloc.trim()
                 failed = False

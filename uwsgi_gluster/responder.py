@@ -66,6 +66,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
 from . import gfapi, http, paths, refresher
 from .aio import Direct, OffloadTimeout
 from .cache import MISSING, Entry, FileCache, identity_of
+from .hotanswers import HotAnswers
 from .hotpath import HotResponses
 from .localcache import LocalBody, LocalCache, LocalCopy, no_delay
 from .log import log as default_log
@@ -315,6 +316,8 @@ class MountApp:
         self._listing_lock = threading.Lock()
         self.cache_control = http.cache_control(self.max_age)
         self.hot = HotResponses(self.cache.freshness, self.precompressed)
+        #: the instance's hot answers (:mod:`.hotanswers`), set by the plugin when the C side reads them
+        self.hot_answers: Optional[HotAnswers] = None
 
     # -- request -> response ------------------------------------------------
 
@@ -652,9 +655,11 @@ class MountApp:
 
     # -- background revalidation -------------------------------------------
 
-    def start_refresher(self, log) -> None:
+    def start_refresher(self, log, hot_answers: bool = False) -> None:
         """Keep this worker's hot cache entries validated from a background
-        thread (:mod:`.refresher`); call once per worker, after fork."""
+        thread (:mod:`.refresher`); call once per worker, after fork. With
+        ``hot_answers`` (one worker of the instance), the instance's hot
+        answers too."""
 
         def stat(path: bytes):
             try:
@@ -671,7 +676,13 @@ class MountApp:
             except (OSError, Unavailable):
                 self.cache.forget(key)
 
-        refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log)
+        also = None
+        answers = self.hot_answers
+        if hot_answers and answers is not None:
+            def also(pool) -> None:
+                answers.refresh_once(stat, pool)
+
+        refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log, also)
 
     # -- WSGI ---------------------------------------------------------------
 
@@ -680,6 +691,8 @@ class MountApp:
         if hot is not None:
             self.cache.hits += 1  # a ready answer is a cache hit too (metrics)
             entry, status, headers, body = hot
+            if self.hot_answers is not None:
+                self._publish(environ, entry, status, headers)
             if entry.local is None:
                 start_response(status, list(headers))
                 return body
@@ -703,6 +716,8 @@ class MountApp:
             response = unavailable(1)
         start_response(response.status, list(response.headers))
         payload = response.body
+        if response.entry is not None and self.hot_answers is not None:
+            self._publish(environ, response.entry, response.status, response.headers)
         if type(payload) is LocalBody:
             if response.entry is not None:
                 self.hot.remember(environ, response.entry, response.status, response.headers, None)
@@ -712,6 +727,24 @@ class MountApp:
         if response.entry is not None and isinstance(payload, tuple):
             self.hot.remember(environ, response.entry, response.status, response.headers, payload)
         return self.offload.wrap_body(payload, f"{request.method} {environ.get('PATH_INFO', '')}")
+
+    def _publish(self, environ, entry: Entry, status: str, headers) -> None:
+        """Offer this answer to the instance's hot answers (the C side sends it
+        again while it is fresh; :meth:`.hotanswers.HotAnswers.publish` decides)."""
+        assert self.hot_answers is not None
+
+        def body() -> Optional[bytes]:
+            if entry.local is None:
+                return entry.content
+            copy = self.local.open(entry.local, 0, entry.size) if self.local is not None else None
+            if copy is None:
+                return None
+            try:
+                return copy.read(entry.size)
+            finally:
+                copy.close()
+
+        self.hot_answers.publish(environ, entry.path, entry, status, headers, body)
 
     @staticmethod
     def _send_local(environ, body: LocalBody):

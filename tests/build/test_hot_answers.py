@@ -1,0 +1,233 @@
+"""Hot answers sent by the C plugin of ./uwsgi (profiles/plugins/glusterfs.c,
+uwsgi_gluster/hotanswers.py), against a real volume and a real ./uwsgi
+(2 processes x 4 threads): the answer C sends is byte for byte the one Python
+sent (GET and HEAD, keep-alive http11-socket and http-socket); Range,
+conditional and Accept-Encoding requests still get Python's answers; a file
+rewritten in place (size and mtime kept) or deleted is followed within the
+freshness bound; C never sends a hot file that is stale, or was written for
+another PATH_INFO (a hash collision), or is reached through a symlink."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from support import Server, request
+from uwsgi_gluster import gfapi, hotanswers
+from uwsgi_gluster.cache import DEFAULT_FRESHNESS
+from uwsgi_gluster.seeding import write_file
+
+INI = """[uwsgi]
+{socket} = 127.0.0.1:{{port}}
+http-socket-modifier1 = 27
+glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0
+processes = 2
+master = true
+threads = 4
+env = GLUSTERFS_LOCAL_CACHE_DIR={base}
+"""
+BOUND = DEFAULT_FRESHNESS + 0.3
+MTIME = 1_500_000_000
+PREFIX = "/cfast-hot"
+SMALL = b"a small hot file\n"
+MID = os.urandom(40_000)  # above the in-memory limit: a local copy
+CSS = b"body { color: red; }\n" * 40
+FILES = {f"{PREFIX}/small.txt": SMALL, f"{PREFIX}/mid.bin": MID, f"{PREFIX}/site.css": CSS,
+         f"{PREFIX}/site.css.gz": gzip.compress(CSS, mtime=0)}
+
+
+@pytest.fixture(scope="module")
+def volume(volumes):
+    fs = volumes["unbit003"]
+    for path, data in FILES.items():
+        write_file(fs, path, data, mtime=MTIME)
+    return fs
+
+
+@pytest.fixture(scope="module", params=["http11-socket", "http-socket"])
+def hot_server(request, uwsgi_bin, volume, tmp_path_factory):
+    base = tmp_path_factory.mktemp("hotbase")
+    workdir = tmp_path_factory.mktemp("hot")
+    srv = Server([str(uwsgi_bin)], INI.format(socket=request.param, base=base), workdir, "hot")
+    srv.keepalive = request.param == "http11-socket"
+    with srv.start():
+        srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        yield srv
+
+
+class Connection:
+    """Raw HTTP/1.1 exchanges on one connection (or one per request when the
+    server does not keep connections alive); each answer as the exact bytes."""
+
+    def __init__(self, port: int, keepalive: bool):
+        self.port, self.keepalive = port, keepalive
+        self.sock = None
+
+    def ask(self, method: str, path: str, headers: dict = None) -> bytes:
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+            self.buffer = b""
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        while b"\r\n\r\n" not in self.buffer:
+            self._more()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if method == "HEAD":
+            length = 0
+        if not self.keepalive:
+            while True:  # http-socket closes after each answer
+                try:
+                    self._more()
+                except EOFError:
+                    break
+            length = len(self.buffer)
+        while len(self.buffer) < length:
+            self._more()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        if not self.keepalive:
+            self.close()
+        return head + b"\r\n\r\n" + body
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buffer += chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def hot_file(server, path: str) -> Path:
+    return server.hot_dir / hotanswers.name_of(path.encode())
+
+
+def read_by_c(server, path: str) -> bool:
+    """Was the hot answer read since it was written or revalidated? Only the C
+    side reads it (Python writes it with atime 0, the refresher opens it
+    O_NOATIME and sets atime 0 again): a read sets the atime past the mtime."""
+    st = hot_file(server, path).stat()
+    return st.st_atime_ns > st.st_mtime_ns
+
+
+def until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.parametrize("path", [f"{PREFIX}/small.txt", f"{PREFIX}/mid.bin"])
+def test_c_answer_is_byte_exact_python_answer(hot_server, path):
+    conn = Connection(hot_server.port, hot_server.keepalive)
+    try:
+        assert not hot_file(hot_server, path).exists()
+        python_head = conn.ask("HEAD", path)  # HEAD is never published: Python's answer
+        python_get = conn.ask("GET", path)  # published by the worker that answered
+        assert python_get.startswith(b"HTTP/1.1 200 OK\r\n") and python_get.endswith(FILES[path])
+        assert until(lambda: hot_file(hot_server, path).exists())
+        for _ in range(6):  # several, on one kept-alive connection: both workers, C's answers
+            assert conn.ask("GET", path) == python_get
+            assert conn.ask("HEAD", path) == python_head
+        assert until(lambda: conn.ask("GET", path) == python_get and read_by_c(hot_server, path))
+    finally:
+        conn.close()
+
+
+def test_requests_that_depend_on_more_than_the_path_get_pythons_answer(hot_server):
+    path = f"{PREFIX}/site.css"
+    conn = Connection(hot_server.port, hot_server.keepalive)
+    try:
+        plain = conn.ask("GET", path)
+        assert until(lambda: hot_file(hot_server, path).exists())
+        assert conn.ask("GET", path) == plain
+        etag = [line for line in plain.split(b"\r\n") if line.lower().startswith(b"etag:")][0].split(b": ")[1]
+        ranged = conn.ask("GET", path, {"Range": "bytes=0-3"})
+        assert ranged.startswith(b"HTTP/1.1 206 ") and ranged.endswith(b"body")
+        assert conn.ask("GET", path, {"If-None-Match": etag.decode()}).startswith(b"HTTP/1.1 304 ")
+        last_modified = [line for line in plain.split(b"\r\n") if line.startswith(b"Last-Modified:")][0]
+        assert conn.ask("GET", path, {"If-Modified-Since": last_modified.split(b": ")[1].decode()}) \
+            .startswith(b"HTTP/1.1 304 ")
+        encoded = conn.ask("GET", path, {"Accept-Encoding": "gzip"})
+        assert b"\r\nContent-Encoding: gzip\r\n" in encoded
+        assert encoded.endswith(FILES[f"{PREFIX}/site.css.gz"])
+        assert conn.ask("GET", path) == plain  # and the hot answer is still the plain one
+    finally:
+        conn.close()
+
+
+def test_rewrite_in_place_keeping_size_and_mtime_is_followed(hot_server, volume):
+    path = f"{PREFIX}/inplace-{hot_server.keepalive}.txt"
+    write_file(volume, path, b"original", mtime=MTIME)
+    time.sleep(BOUND)
+    assert {hot_server.get(path).body for _ in range(8)} == {b"original"}
+    assert until(lambda: hot_file(hot_server, path).exists())
+    stop = time.monotonic() + 2.5  # keep it hot (C's answers, the refresher revalidating)
+    while time.monotonic() < stop:
+        assert hot_server.get(path).body == b"original"
+    fd = gfapi.open_file(volume, path, os.O_WRONLY)  # same inode, no truncation
+    try:
+        gfapi.pwrite_all(fd, b"REPLACED")
+    finally:
+        gfapi.close(fd)
+    gfapi.set_mtime(volume, path, MTIME)
+    time.sleep(BOUND)
+    assert {hot_server.get(path).body for _ in range(8)} == {b"REPLACED"}
+    gfapi.unlink(volume, path)
+    time.sleep(BOUND)
+    assert {hot_server.get(path).status for _ in range(8)} == {404}
+
+
+def _plant(server, path: str, stored_path: bytes, body: bytes, age: float = 0.0) -> Path:
+    """A hot answer file as Python would write it, for ``stored_path``, under the name of ``path``."""
+    data = hotanswers.encode(stored_path, b"/nowhere", (1, len(body), 0, 0), "200 OK",
+                             [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))], body, 0, 1.0)
+    target = hot_file(server, path)
+    tmp = target.with_name(".tmp-test")
+    tmp.write_bytes(data)
+    when = time.time_ns() - int(age * 1e9)
+    os.utime(tmp, ns=(0, when))
+    tmp.rename(target)
+    return target
+
+
+def test_c_sends_only_fresh_answers_written_for_exactly_this_path(hot_server):
+    # A path the volume does not have: Python says 404; a planted fresh answer is C's
+    assert until(lambda: hot_server.hot_dir.is_dir())
+    path = f"{PREFIX}/planted-{hot_server.keepalive}.txt"
+    assert request(hot_server.port, "GET", path).status == 404
+    _plant(hot_server, path, path.encode(), b"planted")
+    reply = request(hot_server.port, "GET", path)
+    assert (reply.status, reply.body) == (200, b"planted")
+    # stale (validated longer ago than the freshness bound): Python's answer
+    _plant(hot_server, path, path.encode(), b"planted", age=DEFAULT_FRESHNESS + 0.1)
+    assert request(hot_server.port, "GET", path).status == 404
+    # written for another PATH_INFO under this name (a hash collision): Python's
+    _plant(hot_server, path, path.encode() + b"/../x", b"planted")
+    assert request(hot_server.port, "GET", path).status == 404
+    # a symlink in the hot directory is never followed
+    target = hot_file(hot_server, path)
+    real = target.with_name(".real-test")
+    _plant(hot_server, path, path.encode(), b"planted")
+    target.rename(real)
+    target.symlink_to(real)
+    try:
+        assert request(hot_server.port, "GET", path).status == 404
+    finally:
+        target.unlink()
+        real.unlink()
