@@ -26,7 +26,7 @@ def main() -> None:
     from .caps import CapError, apply_caps
     from .config import ConfigError, settings_from_options
     from .log import fatal
-    from .metrics import declare, worker_count
+    from .metrics import declare, user_wants_uwsgi_metrics, worker_count
     from .options import resolved_options
 
     options = resolved_options()
@@ -41,7 +41,7 @@ def main() -> None:
     except ConfigError:
         return  # uwsgi_gluster.check reports it and stops the instance
     try:
-        declare(settings, worker_count(options))
+        declare(settings, worker_count(options), user_wants_uwsgi_metrics(options))
     except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
         fatal(f"metrics: {type(exc).__name__}: {exc}")
 
