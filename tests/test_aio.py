@@ -34,6 +34,26 @@ def test_gevent_with_the_module_passes_the_check():
     check.check_gevent([("gevent", "100")])  # make venv installs the gevent extra
 
 
+@pytest.mark.parametrize("options,refused", [
+    ([("gevent", "100"), ("http11-socket", ":9090")], "gevent = '100' with http11-socket = ':9090'"),
+    ([("http11-socket", ":9090"), ("gevent", "100")], "gevent = '100' with http11-socket = ':9090'"),
+    ([("gevent", "100"), ("socket", ":3031"), ("protocol", "http11")], "gevent = '100' with protocol = 'http11'"),
+    ([("gevent", "100"), ("http-socket", ":9090")], None),
+    ([("gevent", "100"), ("http", ":9090"), ("socket", "127.0.0.1:3031")], None),
+    ([("gevent", "100"), ("gevent", "0"), ("http11-socket", ":9090")], None),
+    ([("threads", "30"), ("http11-socket", ":9090")], None),
+])
+def test_gevent_with_an_http11_socket_is_refused_with_one_line(options, refused):
+    if refused is None:
+        check.check_gevent_sockets(options)
+        return
+    with pytest.raises(check.StartupError) as caught:
+        check.check_gevent_sockets(options)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(refused + ": uWSGI's gevent loop cannot serve HTTP/1.1")
+    assert "use http-socket, or uWSGI's http router in front" in str(caught.value)
+
+
 def test_direct_mode_changes_nothing():
     body = iter([b"x"])
     assert aio.Direct().run(lambda a, b: a + b, 1, 2) == 3

@@ -272,3 +272,25 @@ def test_gevent_cores_get_no_uwsgi_per_core_metrics_unless_asked(volumes, tmp_pa
         assert len(per_core) == 2 * 50 * 7, sorted(per_core)[:10]
     else:
         assert per_core == set(), sorted(per_core)[:10]
+
+
+@pytest.mark.parametrize("command", launchers())
+def test_gevent_with_http11_socket_is_refused_at_start_up(volumes, tmp_path, command):
+    """uWSGI's gevent loop with an http11-socket answered a few requests a second
+    and its worker died on libev's assertion (``epoll_modify: I/O watcher with
+    invalid fd``), respawned for ever: start-up refuses the pair with one line."""
+    if command == [BUILT_UWSGI] and not os.access(BUILT_UWSGI, os.X_OK):
+        pytest.fail("./uwsgi is not built: run make")
+    ini = GEVENT_INI.replace("http-socket = ", "http11-socket = ")
+    server = Server(command, ini, tmp_path, name="gevent-http11")
+    server.start(wait=False)
+    try:
+        assert server.proc.wait(timeout=60) == 1, server.log()
+    finally:
+        server.stop()
+    ours = [line for line in server.log().splitlines() if line.startswith("[glusterfs]")]
+    assert len(ours) == 1, server.log()
+    assert ours[0].startswith(f"[glusterfs] gevent = '400' with http11-socket = '127.0.0.1:{server.port}': "
+                              "uWSGI's gevent loop cannot serve HTTP/1.1 keep-alive sockets"), ours
+    assert "use http-socket, or uWSGI's http router in front" in ours[0]
+    assert "Traceback" not in server.log() and "spawned uWSGI worker" not in server.log()
