@@ -69,10 +69,10 @@ class Clock:
 
 
 @pytest.mark.parametrize("write_times,sizes", [
-    # a client that takes every chunk at once: 16 KiB doubling up to 1 MiB
-    ([0, 0, 0, 0, 0, 0, 0, 0, 0], [16, 32, 64, 128, 256, 512, 1024, 1024, 1024]),
-    # one slow write: back to 16 KiB at once; in between: kept
-    ([0, 0, 1, 0.01, 0], [16, 32, 64, 16, 16, 32]),
+    # a client that takes every chunk at once: 64 KiB doubling up to 1 MiB
+    ([0, 0, 0, 0, 0, 0, 0], [64, 128, 256, 512, 1024, 1024, 1024]),
+    # one slow write: back to 64 KiB at once; in between: kept
+    ([0, 0, 1, 0.01, 0], [64, 128, 256, 64, 64, 128]),
 ])
 def test_read_size_follows_the_client_without_a_socket(monkeypatch, write_times, sizes):
     clock = Clock()
@@ -90,16 +90,17 @@ def test_read_size_follows_the_client_without_a_socket(monkeypatch, write_times,
 
 
 def test_read_size_follows_the_sockets_unacknowledged_bytes():
-    """Doubles while the peer has taken the last chunk; 16 KiB once bytes pile up."""
+    """Doubles while the peer has taken the last chunk; 64 KiB once bytes pile up."""
     import socket
 
     a, b = socket.socketpair()
     try:
         body = aio.AdaptiveBody(inner=None, offload=None, what="GET /x", sock_fd=a.fileno())  # type: ignore[arg-type]
         body._returned_at = 0.0
-        for expected in (32, 64, 128):
+        for expected in (128, 256, 512):
             body._adapt()
             assert body.read_size == expected << 10
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)  # room for more than one 1 MiB chunk
         a.setblocking(False)
         try:
             while True:
@@ -107,7 +108,7 @@ def test_read_size_follows_the_sockets_unacknowledged_bytes():
         except BlockingIOError:
             pass
         body._adapt()
-        assert body.read_size == aio.MIN_READ
+        assert body.read_size == aio.MIN_READ == 64 << 10
     finally:
         a.close()
         b.close()
