@@ -294,3 +294,32 @@ def test_gevent_with_http11_socket_is_refused_at_start_up(volumes, tmp_path, com
                               "uWSGI's gevent loop cannot serve HTTP/1.1 keep-alive sockets"), ours
     assert "use http-socket, or uWSGI's http router in front" in ours[0]
     assert "Traceback" not in server.log() and "spawned uWSGI worker" not in server.log()
+
+
+def test_gevent_with_the_local_cache_sends_held_downloads_from_copies(volumes, crowd_file, tmp_path):
+    """README "Many clients", Bodies: with the local content cache on (the default),
+    gevent mode sends a big file from its local copy (uWSGI's sendfile waits on the
+    loop): 60 held downloads, short GETs answered meanwhile, every download
+    byte-exact, and the copy is in the instance's cache directory."""
+    base = tmp_path / "shm"
+    base.mkdir(mode=0o700)
+    ini = GEVENT_INI.replace("env = GLUSTERFS_LOCAL_CACHE_SIZE=0\n", f"env = GLUSTERFS_LOCAL_CACHE_DIR={base}\n")
+    assert ini != GEVENT_INI
+    downloads: List[socket.socket] = []
+    with Server([UWSGI_GLUSTER], ini, tmp_path, name="gevent-local").start() as server:
+        try:
+            for _ in range(60):
+                downloads.append(open_download(server.port, HUGE))
+            started = {i: downloads[i].recv(1024) for i in range(0, 60, 6)}
+            assert all(started.values())
+            copies = [p for p in base.glob("uwsgi-gluster-*/*") if p.is_file() and p.stat().st_size == len(HUGE_DATA)]
+            assert len(copies) == 1 and copies[0].read_bytes() == HUGE_DATA, sorted(base.rglob("*"))
+            for i in range(20):
+                reply = http_request(server.port, "GET", "/hello.txt", timeout=30)
+                assert (i, reply.status, reply.body) == (i, 200, CORPUS["/hello.txt"])
+            for i, sock in enumerate(downloads):
+                _assert_file(i, _body(started.get(i, b"") + read_all(sock)), HUGE_DATA, server)
+        finally:
+            for sock in downloads:
+                sock.close()
+        assert "Traceback" not in server.log()
