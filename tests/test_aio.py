@@ -34,6 +34,26 @@ def test_gevent_with_the_module_passes_the_check():
     check.check_gevent([("gevent", "100")])  # make venv installs the gevent extra
 
 
+@pytest.mark.parametrize("options,refused", [
+    ([("gevent", "100"), ("http11-socket", ":9090")], "gevent = '100' with http11-socket = ':9090'"),
+    ([("http11-socket", ":9090"), ("gevent", "100")], "gevent = '100' with http11-socket = ':9090'"),
+    ([("gevent", "100"), ("socket", ":3031"), ("protocol", "http11")], "gevent = '100' with protocol = 'http11'"),
+    ([("gevent", "100"), ("http-socket", ":9090")], None),
+    ([("gevent", "100"), ("http", ":9090"), ("socket", "127.0.0.1:3031")], None),
+    ([("gevent", "100"), ("gevent", "0"), ("http11-socket", ":9090")], None),
+    ([("threads", "30"), ("http11-socket", ":9090")], None),
+])
+def test_gevent_with_an_http11_socket_is_refused_with_one_line(options, refused):
+    if refused is None:
+        check.check_gevent_sockets(options)
+        return
+    with pytest.raises(check.StartupError) as caught:
+        check.check_gevent_sockets(options)
+    assert "\n" not in str(caught.value)
+    assert str(caught.value).startswith(refused + ": uWSGI's gevent loop cannot serve HTTP/1.1")
+    assert "use http-socket, or uWSGI's http router in front" in str(caught.value)
+
+
 def test_direct_mode_changes_nothing():
     body = iter([b"x"])
     assert aio.Direct().run(lambda a, b: a + b, 1, 2) == 3
@@ -49,10 +69,10 @@ class Clock:
 
 
 @pytest.mark.parametrize("write_times,sizes", [
-    # a client that takes every chunk at once: 16 KiB doubling up to 1 MiB
-    ([0, 0, 0, 0, 0, 0, 0, 0, 0], [16, 32, 64, 128, 256, 512, 1024, 1024, 1024]),
-    # one slow write: back to 16 KiB at once; in between: kept
-    ([0, 0, 1, 0.01, 0], [16, 32, 64, 16, 16, 32]),
+    # a client that takes every chunk at once: 64 KiB doubling up to 1 MiB
+    ([0, 0, 0, 0, 0, 0, 0], [64, 128, 256, 512, 1024, 1024, 1024]),
+    # one slow write: back to 64 KiB at once; in between: kept
+    ([0, 0, 1, 0.01, 0], [64, 128, 256, 64, 64, 128]),
 ])
 def test_read_size_follows_the_client_without_a_socket(monkeypatch, write_times, sizes):
     clock = Clock()
@@ -70,16 +90,17 @@ def test_read_size_follows_the_client_without_a_socket(monkeypatch, write_times,
 
 
 def test_read_size_follows_the_sockets_unacknowledged_bytes():
-    """Doubles while the peer has taken the last chunk; 16 KiB once bytes pile up."""
+    """Doubles while the peer has taken the last chunk; 64 KiB once bytes pile up."""
     import socket
 
     a, b = socket.socketpair()
     try:
         body = aio.AdaptiveBody(inner=None, offload=None, what="GET /x", sock_fd=a.fileno())  # type: ignore[arg-type]
         body._returned_at = 0.0
-        for expected in (32, 64, 128):
+        for expected in (128, 256, 512):
             body._adapt()
             assert body.read_size == expected << 10
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)  # room for more than one 1 MiB chunk
         a.setblocking(False)
         try:
             while True:
@@ -87,7 +108,7 @@ def test_read_size_follows_the_sockets_unacknowledged_bytes():
         except BlockingIOError:
             pass
         body._adapt()
-        assert body.read_size == aio.MIN_READ
+        assert body.read_size == aio.MIN_READ == 64 << 10
     finally:
         a.close()
         b.close()

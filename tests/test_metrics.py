@@ -17,6 +17,7 @@ from uwsgi_gluster.metrics import (
     mount_key,
     mount_names,
     render_prometheus,
+    user_wants_uwsgi_metrics,
     worker_count,
 )
 
@@ -181,3 +182,16 @@ def test_front_metrics_path_without_declared_metrics_is_503_not_zeros():
     front = Front(mount_app, Endpoints(None, FakeHealth(), "/_metrics", lambda: None))
     status, _, body = call(front, "/_metrics")
     assert status == "503 Service Unavailable" and b"not declared" in body
+
+
+@pytest.mark.parametrize("options,wanted", [
+    ([], False),
+    ([("gevent", "1000"), ("stats", "127.0.0.1:1717")], False),
+    ([("enable-metrics", "true")], True),
+    ([("enable-metrics", "false")], False),
+    ([("metrics-dir", "/run/m")], True),
+    ([("metric", "name=x,type=counter")], True),
+    ([("stats-push", "statsd:127.0.0.1:8125")], True),
+])
+def test_user_wants_uwsgi_metrics(options, wanted):
+    assert user_wants_uwsgi_metrics(options) is wanted

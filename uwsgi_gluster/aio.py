@@ -25,7 +25,7 @@ Contract:
   bytes and double up to :data:`MAX_READ` while the client keeps up (its
   socket holds less than one chunk not yet acknowledged, ``SIOCOUTQ``; without
   a socket: the last chunk was written at once), and drop back to
-  :data:`MIN_READ` when it does not. A slow client holds one small chunk,
+  :data:`MIN_READ` when it does not. A slow client holds one 64 KiB chunk,
   never a 1 MiB buffer (the kernel's socket buffer holds what was sent); a
   fast one gets 1 MiB reads. On a timeout it logs one line and ends the
   body early: the client gets fewer bytes than ``Content-Length`` said and
@@ -50,7 +50,11 @@ REQUEST_THREADS = 4
 BODY_THREADS = 12
 #: uWSGI's default ``socket-timeout``
 DEFAULT_SOCKET_TIMEOUT = 4
-MIN_READ = 16 << 10
+#: a slow client's read: 64 KiB, not less: every read is a hop to the pool and a
+#: libgfapi call (an RPC to the brick), and at 16 KiB that cost the workers and
+#: the brick 2.4 times the CPU per byte (bench-crowd (a) streamed, 1,000 readers:
+#: 31 vs 13 CPU-s in 28 s, which starved the rest of a 2-core machine)
+MIN_READ = 64 << 10
 MAX_READ = 1 << 20
 #: a chunk written within this many seconds means the client keeps up
 FAST_WRITE = 0.005

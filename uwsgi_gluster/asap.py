@@ -51,7 +51,7 @@ def declare_metrics(embedded: bool = False) -> None:
     _declared = True
     from .config import ConfigError, settings_from_options
     from .log import fatal
-    from .metrics import declare, worker_count
+    from .metrics import declare, user_wants_uwsgi_metrics, worker_count
     from .options import mark_embedded, resolved_options
 
     if embedded:
@@ -63,7 +63,7 @@ def declare_metrics(embedded: bool = False) -> None:
     except ConfigError:
         return  # uwsgi_gluster.check reports it and stops the instance
     try:
-        declare(settings, worker_count(options))
+        declare(settings, worker_count(options), user_wants_uwsgi_metrics(options))
     except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
         fatal(f"metrics: {type(exc).__name__}: {exc}")
 

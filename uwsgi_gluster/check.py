@@ -15,6 +15,10 @@ traceback, no worker). It checks:
 * every ``glusterfs-*`` value (:func:`.config.settings_from_options`): mount
   syntax, volume names libgfapi refuses, numbers out of range;
 * ``gevent = N`` when the gevent module cannot be imported;
+* ``gevent = N`` together with an ``http11-socket`` (or ``protocol = http11``):
+  uWSGI 2.0's gevent loop and its HTTP/1.1 keep-alive sockets do not work
+  together (a few requests a second, then libev's ``epoll_modify: I/O watcher
+  with invalid fd`` assertion kills the worker);
 * a volfile that cannot be read;
 * each mounted volume on its servers, in forked children that connect and
   ``_exit`` without ``glfs_fini``, all within one deadline: a server that
@@ -49,6 +53,30 @@ def check_gevent(options: Sequence[Tuple[str, str]]) -> None:
         if key == "gevent" and importlib.util.find_spec("gevent") is None:
             raise StartupError(f"gevent = {value!r}: the gevent module cannot be imported in the Python "
                                f"at {sys.prefix} (pip install gevent there, or remove the gevent option)")
+
+
+#: options that make uWSGI speak HTTP/1.1 with keep-alive on a socket
+_HTTP11_KEYS = ("http11-socket",)
+_PROTOCOL_KEYS = ("protocol", "socket-protocol")
+
+
+def check_gevent_sockets(options: Sequence[Tuple[str, str]]) -> None:
+    """``gevent = N`` (N > 0) cannot serve an ``http11-socket``: uWSGI 2.0's
+    gevent loop drops to a few requests a second on it and a worker dies on
+    libev's ``epoll_modify`` assertion. ``http-socket`` (or uWSGI's ``http``
+    router in front, which keeps the clients' connections alive) works."""
+    gevent = next((value for key, value in reversed(options) if key == "gevent"), None)
+    try:
+        if gevent is None or int(gevent.strip()) <= 0:
+            return
+    except ValueError:
+        return
+    for key, value in options:
+        if key in _HTTP11_KEYS or (key in _PROTOCOL_KEYS and value.strip() == "http11"):
+            raise StartupError(f"gevent = {gevent!r} with {key} = {value!r}: uWSGI's gevent loop cannot serve "
+                               f"HTTP/1.1 keep-alive sockets (its workers stall and die on a libev assertion); "
+                               f"use http-socket, or uWSGI's http router in front (http = ..., see README "
+                               f"\"Many clients\")")
 
 
 def check_volfiles(settings: Settings) -> None:
@@ -133,6 +161,7 @@ def run(options: Sequence[Tuple[str, str]], probe: bool = True) -> Settings:
     """Every check above; raises :class:`ConfigError` or :class:`StartupError`."""
     settings = settings_from_options(options)
     check_gevent(options)
+    check_gevent_sockets(options)
     check_volfiles(settings)
     if probe:
         for note in check_volumes(settings):

@@ -24,7 +24,12 @@ Contract:
   metrics subsystem on (``enable-metrics``) and calls uWSGI's own
   ``uwsgi_register_keyval_metric`` with the same ``name=...,type=...`` text a
   ``metric = `` option takes. Ours come first in uWSGI's list, which keeps the
-  by-name lookups of ``uwsgi.metric_inc`` short.
+  by-name lookups of ``uwsgi.metric_inc`` short. When the metrics subsystem is
+  on only because of us (:func:`user_wants_uwsgi_metrics` is false), uWSGI's
+  seven per-core metrics are left out (``metrics-no-cores``): uWSGI makes them
+  for every core of every worker in the master, about 30 KB a core that every
+  worker inherits (``gevent = 1000`` x 4 processes: 120 MB of each worker's
+  RSS, and 28,000 metrics the master collects every second).
 * :class:`MountMetrics` counts one mount's requests in a worker; counters
   are written to uWSGI at once (no buffering: the stats server is exact as
   soon as a response has started), the worker's gauges at most every
@@ -154,9 +159,25 @@ def _uwsgi_library():
         else ctypes.CDLL(None)
 
 
-def declare(settings: Settings, workers: int) -> int:
+#: options that turn uWSGI's metrics subsystem on (uWSGI 2.0's UWSGI_OPT_METRICS:
+#: metric*, metrics-*, alarm-metric, stats-push, rrdtool, zabbix-template), by
+#: name or prefix: a user who gives one wants uWSGI's metrics as uWSGI makes them
+_UWSGI_METRICS_OPTIONS = ("enable-metrics", "metric", "alarm-metric", "stats-push", "rrdtool", "zabbix-template")
+
+
+def user_wants_uwsgi_metrics(options: Iterable[Tuple[str, str]]) -> bool:
+    """Did the configuration itself turn uWSGI's metrics subsystem on
+    (``enable-metrics``, any ``metric*`` option, a stats pusher...)?"""
+    return any(key.startswith(_UWSGI_METRICS_OPTIONS) and value.strip().lower() not in ("false", "0", "no", "off")
+               for key, value in options)
+
+
+def declare(settings: Settings, workers: int, user_metrics: bool = False) -> int:
     """Register this instance's metrics in the running uWSGI (before
-    ``uwsgi_setup_metrics()``, i.e. at the ``asap`` hook); returns how many."""
+    ``uwsgi_setup_metrics()``, i.e. at the ``asap`` hook); returns how many.
+    ``user_metrics``: the configuration turned uWSGI's metrics on itself
+    (:func:`user_wants_uwsgi_metrics`); else uWSGI's per-core metrics are left
+    out (``metrics-no-cores``)."""
     import ctypes
 
     texts = declarations(settings, workers)
@@ -175,6 +196,8 @@ def declare(settings: Settings, workers: int) -> int:
     lib.uwsgi_register_keyval_metric.restype = ctypes.c_void_p
     if not lib.uwsgi_manage_opt(b"enable-metrics", b"true"):
         raise RuntimeError("uWSGI has no enable-metrics option")
+    if not user_metrics and not lib.uwsgi_manage_opt(b"metrics-no-cores", b"true"):
+        raise RuntimeError("uWSGI has no metrics-no-cores option")
     for text in texts:
         # uWSGI keeps the pointer to some of the parsed parts: keep the bytes alive
         _KEEP.append(ctypes.create_string_buffer(text.encode()))

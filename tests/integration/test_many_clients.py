@@ -10,11 +10,13 @@ volume that stops answering gives a 503 before the headers and a body cut short
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import socket
 import subprocess
 import threading
+import urllib.request
 from pathlib import Path
 from typing import List
 
@@ -247,3 +249,77 @@ def test_documented_many_clients_ini_serves(volumes, crowd_file, tmp_path):
         assert "[glusterfs] gevent mode: libgfapi calls run on 16 threads per worker, each wait bounded to 10 s" in log
         assert "[glusterfs] SIGHUP reloads the workers one at a time" in log
         assert server.get(HUGE).body == HUGE_DATA
+
+
+@pytest.mark.parametrize("user_metrics", [False, True], ids=["metrics-ours-only", "enable-metrics-by-user"])
+def test_gevent_cores_get_no_uwsgi_per_core_metrics_unless_asked(volumes, tmp_path, user_metrics):
+    """The launcher turns uWSGI's metrics on for ours, and uWSGI then made seven
+    metrics for every core of every worker, in the master: with ``gevent = 1000``
+    x 4 processes that was 120 MB of every worker's RSS (bench-crowd: 174 MB per
+    worker). A configuration that turns uWSGI's metrics on itself keeps them."""
+    stats_port = free_port()
+    ini = GEVENT_INI.replace("processes = 1", "processes = 2").replace("gevent = 400", "gevent = 50")
+    ini += f"stats = 127.0.0.1:{stats_port}\nstats-http = true\n"
+    if user_metrics:
+        ini += "enable-metrics = true\n"
+    with Server([UWSGI_GLUSTER], ini, tmp_path, name="gevent-metrics").start() as server:
+        assert server.get("/index.html").status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/", timeout=10) as reply:
+            names = set(json.load(reply)["metrics"])
+    assert {"worker.1.requests", "worker.2.requests", "glusterfs.root.requests_2xx"} <= names
+    per_core = {name for name in names if re.fullmatch(r"worker\.\d+\.core\.\d+\.\w+", name)}
+    if user_metrics:
+        assert len(per_core) == 2 * 50 * 7, sorted(per_core)[:10]
+    else:
+        assert per_core == set(), sorted(per_core)[:10]
+
+
+@pytest.mark.parametrize("command", launchers())
+def test_gevent_with_http11_socket_is_refused_at_start_up(volumes, tmp_path, command):
+    """uWSGI's gevent loop with an http11-socket answered a few requests a second
+    and its worker died on libev's assertion (``epoll_modify: I/O watcher with
+    invalid fd``), respawned for ever: start-up refuses the pair with one line."""
+    if command == [BUILT_UWSGI] and not os.access(BUILT_UWSGI, os.X_OK):
+        pytest.fail("./uwsgi is not built: run make")
+    ini = GEVENT_INI.replace("http-socket = ", "http11-socket = ")
+    server = Server(command, ini, tmp_path, name="gevent-http11")
+    server.start(wait=False)
+    try:
+        assert server.proc.wait(timeout=60) == 1, server.log()
+    finally:
+        server.stop()
+    ours = [line for line in server.log().splitlines() if line.startswith("[glusterfs]")]
+    assert len(ours) == 1, server.log()
+    assert ours[0].startswith(f"[glusterfs] gevent = '400' with http11-socket = '127.0.0.1:{server.port}': "
+                              "uWSGI's gevent loop cannot serve HTTP/1.1 keep-alive sockets"), ours
+    assert "use http-socket, or uWSGI's http router in front" in ours[0]
+    assert "Traceback" not in server.log() and "spawned uWSGI worker" not in server.log()
+
+
+def test_gevent_with_the_local_cache_sends_held_downloads_from_copies(volumes, crowd_file, tmp_path):
+    """README "Many clients", Bodies: with the local content cache on (the default),
+    gevent mode sends a big file from its local copy (uWSGI's sendfile waits on the
+    loop): 60 held downloads, short GETs answered meanwhile, every download
+    byte-exact, and the copy is in the instance's cache directory."""
+    base = tmp_path / "shm"
+    base.mkdir(mode=0o700)
+    ini = GEVENT_INI.replace("env = GLUSTERFS_LOCAL_CACHE_SIZE=0\n", f"env = GLUSTERFS_LOCAL_CACHE_DIR={base}\n")
+    assert ini != GEVENT_INI
+    downloads: List[socket.socket] = []
+    with Server([UWSGI_GLUSTER], ini, tmp_path, name="gevent-local").start() as server:
+        try:
+            for _ in range(60):
+                downloads.append(open_download(server.port, HUGE))
+            started = {i: downloads[i].recv(1024) for i in range(0, 60, 6)}
+            assert all(started.values())
+            copies = [p for p in base.glob("uwsgi-gluster-*/*") if p.is_file() and p.stat().st_size == len(HUGE_DATA)]
+            assert len(copies) == 1 and copies[0].read_bytes() == HUGE_DATA, sorted(base.rglob("*"))
+            for i in range(20):
+                reply = http_request(server.port, "GET", "/hello.txt", timeout=30)
+                assert (i, reply.status, reply.body) == (i, 200, CORPUS["/hello.txt"])
+            for i, sock in enumerate(downloads):
+                _assert_file(i, _body(started.get(i, b"") + read_all(sock)), HUGE_DATA, server)
+        finally:
+            for sock in downloads:
+                sock.close()
+        assert "Traceback" not in server.log()
