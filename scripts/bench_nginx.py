@@ -398,7 +398,8 @@ def parse_args(argv):
     p.add_argument("--processes", type=int, default=int(env("OURS_PROCESSES", "2")),
                    help="our worker processes (env OURS_PROCESSES; README recommends 2 on 2 cores)")
     p.add_argument("--ours-threads", type=int, default=int(env("OURS_THREADS", "32")),
-                   help="threads per worker (env OURS_THREADS; README recommends 32: a kept-alive connection holds a thread)")
+                   help="threads per worker (env OURS_THREADS; README recommends 32: "
+                        "a kept-alive connection holds a thread)")
     p.add_argument("--ours-bin", default=env("OURS_BIN") or str(ROOT / "uwsgi"),
                    help="our server: ./uwsgi (default: its glusterfs plugin answers hot hits in C, README's "
                         "recommendation for speed) or the uwsgi-gluster launcher's path (env OURS_BIN)")

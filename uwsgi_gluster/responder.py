@@ -105,9 +105,13 @@ class Response:
 
 
 def _plain(status: str, text: str, extra: Headers = ()) -> Response:
-    """An error page exactly as uWSGI's own uwsgi_404()/uwsgi_403() write it."""
-    return Response(status, (http.header("Connection", "close"), http.header("Content-Type", "text/plain")) + extra,
-                    (text.encode(),))
+    """An error page as uWSGI's own uwsgi_404()/uwsgi_403() write it, plus its
+    Content-Length: without one, on ``http11-socket`` (which keeps the
+    connection open whatever ``Connection`` says) a client reading to the end
+    of the body waited for uWSGI's socket-timeout (4 s) on every 404."""
+    body = text.encode()
+    return Response(status, (http.header("Connection", "close"), http.header("Content-Type", "text/plain"),
+                             http.header("Content-Length", str(len(body)))) + extra, (body,))
 
 
 NOT_FOUND = _plain("404 Not Found", "Not Found")

@@ -25,6 +25,11 @@ def test_same_response_as_native(pair, path, method):
     theirs, mine = pair
     expected = summary(request(theirs.port, method, url_path(path)))
     got = summary(request(mine.port, method, url_path(path)))
+    if expected[0] >= 400 and expected[1]["Content-Length"] is None:
+        # native bug: error pages without Content-Length (on http11-socket a client
+        # reading to the end waits for the socket timeout); ours give it
+        assert got[1]["Content-Length"] == str(len(expected[2]))
+        got[1]["Content-Length"] = None
     assert got == expected
     if method == "GET" and path in CORPUS:
         assert got[2] == CORPUS[path]
