@@ -32,7 +32,7 @@ INI = """[uwsgi]
 env = GLUSTERFS_LOCAL_CACHE_SIZE=0
 %(socket)s = 127.0.0.1:{port}
 http-socket-modifier1 = 27
-http11-socket-modifier1 = 27
+http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0
 master = true
 processes = 1

@@ -25,7 +25,7 @@ from uwsgi_gluster.seeding import write_file
 
 INI = """[uwsgi]
 http11-socket = 127.0.0.1:{port}
-http11-socket-modifier1 = 27
+http-socket-modifier1 = 27
 glusterfs-mount = mountpoint=/,volume=unbit003,server=127.0.0.1:0
 processes = 2
 master = true
