@@ -17,7 +17,7 @@ RUN_PORT ?= 9090
 
 .PHONY: all help deps venv gluster run test unit bench clean clean-all
 
-all: uwsgi  ## build ./uwsgi (same as `make uwsgi`)
+all: uwsgi pyplugin  ## build ./uwsgi and the launcher's C plugin (.venv/lib/uwsgi-gluster)
 
 help:  ## list the targets and the variables they read
 	@echo "usage: make TARGET [VARIABLE=value ...]"
@@ -41,12 +41,12 @@ deps:  ## install the Debian packages (GlusterFS, libgfapi headers, libcap, pcre
 gluster:  ## start the local glusterd (installs it first when missing)
 	@scripts/gluster-env up
 
-run: venv gluster  ## serve the demo volume on http://127.0.0.1:9090/ (RUN_PORT=...; Ctrl-C stops)
+run: venv pyplugin gluster  ## serve the demo volume on http://127.0.0.1:9090/ (RUN_PORT=...; Ctrl-C stops)
 	@scripts/gluster-env volume demo
 	@$(BIN)/python scripts/seed.py demo
 	@$(BIN)/uwsgi-gluster --set-placeholder demo-port=$(RUN_PORT) --ini ini/demo.ini
 
-test: venv gluster lint  ## ruff and mypy, then the whole suite: units, integration, ./uwsgi build, 3-node cluster
+test: venv pyplugin gluster lint  ## ruff and mypy, then the whole suite: units, integration, ./uwsgi build, 3-node cluster
 	$(BIN)/python -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 # pure units: the test files directly under tests/ (no glusterd, no ./uwsgi, no system

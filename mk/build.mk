@@ -20,3 +20,15 @@ uwsgi: deps $(STAMP)  ## build ./uwsgi (uWSGI from the pinned sdist, profile UWS
 
 build-test: uwsgi  ## tests/build: ./uwsgi, cap, serving the inis of ini/
 	$(BIN)/python -m pytest -p no:cacheprovider -ra tests/build $(PYTEST_ARGS)
+
+# The C plugin for the uwsgi-gluster launcher (pyuwsgi): profiles/plugins/glusterfs.c
+# compiled with pyuwsgi's own --cflags against the same version's headers, into the
+# venv (uwsgi_gluster/cplugin.py loads it; without it the launcher answers in Python)
+PYPLUGIN := $(VENV)/lib/uwsgi-gluster/glusterfs_plugin.so
+
+.PHONY: pyplugin
+
+pyplugin: deps $(PYPLUGIN)  ## build the launcher's C plugin into .venv (done by make, make test, make run)
+
+$(PYPLUGIN): $(STAMP) profiles/plugins/glusterfs.c scripts/uwsgi_build.py
+	$(BIN)/python scripts/uwsgi_build.py pyplugin --venv '$(VENV)'

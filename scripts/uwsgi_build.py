@@ -3,6 +3,7 @@
 
     scripts/uwsgi_build.py [--profile NAME|PATH] [--output ./uwsgi] [--venv .venv]
     scripts/uwsgi_build.py pkg-config      # print glusterfs-api's flags as JSON
+    scripts/uwsgi_build.py pyplugin [--venv .venv]   # glusterfs_plugin.so for the venv's pyuwsgi
 
 ``make`` runs the first form with ``UWSGI_PROFILE`` (default ``glusterfs``, i.e.
 ``profiles/glusterfs.ini``; a path to another profile file works too).
@@ -31,6 +32,14 @@ What it does:
    (``require_cflags``/``forbid_cflags`` against ``uwsgi --cflags``,
    ``require_options`` against ``uwsgi --help``) and fails loudly otherwise;
 6. copies the binary to ``--output``.
+
+``pyplugin`` (run by ``make venv``) builds profiles/plugins/glusterfs.c as
+``glusterfs_plugin.so`` for the venv's pyuwsgi, which the ``uwsgi-gluster``
+launcher loads (uwsgi_gluster/cplugin.py): compiled with exactly the CFLAGS
+pyuwsgi reports (``pyuwsgi.run(['--cflags'])``: uwsgi.h's struct layouts
+depend on them) against the headers of the pinned uWSGI sdist, which must be
+pyuwsgi's version (refused otherwise); written with its stamp into
+``<venv>/lib/uwsgi-gluster/`` and checked to load into pyuwsgi.
 """
 
 from __future__ import annotations
@@ -415,9 +424,75 @@ def verify(binary: Path, checks: dict) -> None:
         raise BuildError(f"{binary} --help lacks {', '.join('--' + o for o in absent)}")
 
 
+def pyuwsgi_build_info(python: Path) -> tuple[str, str, list]:
+    """(pyuwsgi's file, its version, its CFLAGS split as argv items)."""
+    probe = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m, json, pyuwsgi\n"
+         "print(json.dumps([pyuwsgi.__file__, m.version('pyuwsgi')]))"],
+        capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise BuildError(f"pyuwsgi is not importable by {python}: {probe.stderr.strip()[-300:]}")
+    pyuwsgi_file, version = json.loads(probe.stdout)
+    cflags = subprocess.run([str(python), "-c", "import pyuwsgi; pyuwsgi.run(['--cflags'])"],
+                            capture_output=True, text=True).stdout.strip()
+    flags = shlex.split(cflags)
+    built = [f.split("=", 1)[1].strip('"') for f in flags if f.startswith("-DUWSGI_VERSION=")]
+    if not flags or built != [version]:
+        raise BuildError(f"pyuwsgi {version} reports CFLAGS for uWSGI {built or 'unknown'}: {cflags[:200]!r}")
+    return pyuwsgi_file, version, flags
+
+
+def build_pyplugin(venv: Path, cache: Path, source: Path = REPO / "profiles" / "plugins" / "glusterfs.c") -> Path:
+    """Build ``<venv>/lib/uwsgi-gluster/glusterfs_plugin.so`` for the venv's pyuwsgi."""
+    python = venv_python(venv)
+    pyuwsgi_file, version, cflags = pyuwsgi_build_info(python)
+    if version != UWSGI_VERSION:
+        raise BuildError(f"pyuwsgi {version} in {venv} is not the pinned uWSGI {UWSGI_VERSION}: "
+                         f"the plugin must be compiled against the headers of pyuwsgi's own version")
+    workdir = cache / f"pyplugin-{UWSGI_VERSION}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_dir = venv / "lib" / "uwsgi-gluster"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / "glusterfs_plugin.so"
+    with open(workdir / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        src = unpack(fetch_sdist(cache, python), workdir)
+        tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
+        # -I. in pyuwsgi's CFLAGS is the uWSGI source tree: compile from there
+        cmd = ["gcc", *cflags, "-DUWSGI_GLUSTER_PYUWSGI", "-shared", "-o", str(tmp), str(source)]
+        proc = subprocess.run(cmd, cwd=src, capture_output=True, text=True)
+        if proc.returncode != 0 or not tmp.exists():
+            raise BuildError(f"compiling {source} for pyuwsgi failed:\n{proc.stderr[-3000:]}")
+    if proc.stderr.strip():
+        log(proc.stderr.strip())
+    # the stamp first, the plugin last: a plugin without its stamp is never loaded
+    stamp_file = output.with_suffix(".json")
+    load_check = subprocess.run(
+        [str(python), "-c",
+         "import json, sys, pyuwsgi\n"
+         "from pathlib import Path\n"
+         "from uwsgi_gluster import cplugin\n"
+         "stamp = cplugin.stamp(pyuwsgi.__file__, sys.argv[2])\n"
+         "Path(sys.argv[3]).write_text(json.dumps(stamp, sort_keys=True) + '\\n')\n"
+         "got = cplugin.load(pyuwsgi.__file__, sys.argv[2], Path(sys.argv[1]))\n"
+         "print(getattr(got, 'reason', ''))\n"
+         "sys.exit(0 if isinstance(got, cplugin.Loaded) else 1)",
+         str(tmp), version, str(tmp.with_suffix(".json"))],
+        capture_output=True, text=True)
+    if load_check.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".json").unlink(missing_ok=True)
+        raise BuildError(f"the plugin built for pyuwsgi does not load: {load_check.stdout.strip()} "
+                         f"{load_check.stderr.strip()[-1000:]}")
+    os.replace(tmp.with_suffix(".json"), stamp_file)
+    os.replace(tmp, output)
+    log(f"built {output} for pyuwsgi {version} ({pyuwsgi_file})")
+    return output
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", nargs="?", default="build", choices=("build", "pkg-config", "key"))
+    ap.add_argument("command", nargs="?", default="build", choices=("build", "pkg-config", "key", "pyplugin"))
     ap.add_argument("--profile", default=os.environ.get("UWSGI_PROFILE") or "glusterfs")
     ap.add_argument("--output", default=str(REPO / "uwsgi"))
     ap.add_argument("--venv", default=str(REPO / ".venv"))
@@ -427,6 +502,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "pkg-config":
             print(json.dumps(pkg_config(), indent=2))
+        elif args.command == "pyplugin":
+            build_pyplugin(Path(args.venv).absolute(), Path(args.cache))
         elif args.command == "key":
             venv = Path(args.venv).absolute()
             print(cache_key(resolve_profile(args.profile), pkg_config(), venv))

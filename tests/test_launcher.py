@@ -1,6 +1,7 @@
 """The console script: argv handling, client commands, help/version, refusing bad
 configurations in the master, and SIGINT while uWSGI's parser hangs."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,8 +10,8 @@ import time
 import pytest
 
 from support import NATIVE_UWSGI, UWSGI_GLUSTER
-from uwsgi_gluster import __version__
-from uwsgi_gluster.launcher import PLUGIN_ARGS, default_args, rewrite_own_options, uwsgi_argv
+from uwsgi_gluster import __version__, cplugin
+from uwsgi_gluster.launcher import PLUGIN_ARGS, default_args, plugin_args, rewrite_own_options, uwsgi_argv
 
 M = "mountpoint=/,volume=v,server=h:0"
 
@@ -34,6 +35,34 @@ def test_uwsgi_argv_adds_the_plugin_and_is_stable_across_a_reload():
     assert argv == [*default_args(), "--ini", "a.ini", "--set", f"glusterfs-mount={M}", *PLUGIN_ARGS]
     assert "--shared-import" in PLUGIN_ARGS and "uwsgi_gluster.check" in PLUGIN_ARGS
     assert uwsgi_argv(argv) == argv  # a reload re-executes the script with the same argv
+
+
+def test_with_the_c_plugin_it_is_loaded_first_and_modifier1_27_is_not_remapped():
+    so = "/venv/lib/uwsgi-gluster/glusterfs_plugin.so"
+    argv = uwsgi_argv(["--ini", "a.ini", "--glusterfs-mount", M], so)
+    assert argv[:2] == ["--plugin", so]  # before any ini: a user's `plugins = glusterfs` finds it taken
+    assert argv == [*default_args(so), "--ini", "a.ini", "--set", f"glusterfs-mount={M}", *plugin_args(so)]
+    assert "--remap-modifier" not in argv and "setmodifier1:0" not in argv
+    assert "--shared-import" in argv and "--disable-write-exception" in argv and "--route-if-not" in argv
+    assert uwsgi_argv(argv, so) == argv
+    # a reload after the plugin went away (or came) keeps the user's part
+    without = uwsgi_argv(argv, None)
+    assert without == uwsgi_argv(["--ini", "a.ini", "--glusterfs-mount", M])
+    assert uwsgi_argv(without, so) == argv
+
+
+def test_c_plugin_built_for_another_pyuwsgi_is_not_loaded(tmp_path):
+    fake_pyuwsgi = tmp_path / "pyuwsgi.so"
+    fake_pyuwsgi.write_bytes(b"x")
+    so = tmp_path / "glusterfs_plugin.so"
+    assert cplugin.load(str(fake_pyuwsgi), "2.0.30", so) == cplugin.NotLoaded(
+        f"no C plugin at {so} (make venv builds it)")
+    so.write_bytes(b"not an ELF file")
+    assert "glusterfs_plugin.json" in cplugin.load(str(fake_pyuwsgi), "2.0.30", so).reason
+    cplugin.stamp_path(so).write_text(json.dumps(cplugin.stamp(str(fake_pyuwsgi), "2.0.29")))
+    assert "built for another pyuwsgi" in cplugin.load(str(fake_pyuwsgi), "2.0.30", so).reason
+    cplugin.stamp_path(so).write_text(json.dumps(cplugin.stamp(str(fake_pyuwsgi), "2.0.30")))
+    assert "does not load" in cplugin.load(str(fake_pyuwsgi), "2.0.30", so).reason
 
 
 def test_binary_path_is_the_console_script_so_vassals_and_reloads_run_it():

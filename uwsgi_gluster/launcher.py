@@ -8,9 +8,16 @@ The launcher only
 * rewrites the options pyuwsgi does not know (``--glusterfs-*``, ``--cap``)
   in place into uWSGI's ``--set key=value``, so their order relative to
   ``--ini`` and other sources is kept;
-* adds what loads the plugin: modifier1 27 routed to the Python plugin,
-  ``--mount /=uwsgi_gluster.plugin:applications``, ``--shared-import uwsgi_gluster.check``
-  (the master-side start-up check), the ``asap`` hook that honours ``cap``
+* loads the C plugin built for pyuwsgi (:mod:`.cplugin`, ``--plugin``
+  first of all arguments, so a user's ``plugins = glusterfs`` finds the name
+  taken and never loads a distribution's native ``glusterfs_plugin.so``): its
+  request hook gets modifier1 27, answers fresh hot answers in C and hands
+  every other request to the Python plugin, as in ``./uwsgi``. When it is
+  missing or does not load, one ``[glusterfs]`` line says why and modifier1 27
+  is remapped to the Python plugin (``remap-modifier`` + ``route-run =
+  setmodifier1:0``): every request is answered in Python;
+* adds what loads the Python side: ``--mount /=uwsgi_gluster.plugin:applications``,
+  ``--shared-import uwsgi_gluster.check`` (the master-side start-up check), the ``asap`` hook that honours ``cap``
   (:mod:`.asap`), the ``master-start`` hook of :mod:`.reload` (with
   ``enable-threads``), and ``--binary-path`` pointing at this script, so emperor
   vassals and reloads run through it too;
@@ -22,8 +29,9 @@ The launcher only
 
 uWSGI's client commands (``--connect-and-read``, ``--reload PIDFILE``,
 ``--stop PIDFILE`` ...) act immediately while uWSGI reads its command line,
-so they pass through untouched. An argv that already starts with
-:func:`default_args` (a reload re-executing this script) is used as it is.
+so they pass through untouched. An argv :func:`uwsgi_argv` made (a reload
+re-executing this script) keeps its user part and gets the plugin arguments
+of the C plugin found now.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from typing import List, Optional, Sequence
 
 from . import __version__
 from .config import OPTIONS
+from .hotanswers import ACTIVE_ENV as HOT_ACTIVE_ENV
 
 #: options pyuwsgi does not know, handed to uWSGI as ``--set key=value``
 SET_OPTIONS = (*OPTIONS, "cap")
@@ -52,8 +61,10 @@ ASAP_HOOK = "call:PyRun_SimpleString import uwsgi_gluster.asap"
 RELOAD_HOOKS = ("call:PyGILState_Ensure", "call:PyRun_SimpleString import uwsgi_gluster.reload",
                 "callint:PyGILState_Release 1")
 MASTER_START_ARGS = ["--enable-threads", *(arg for hook in RELOAD_HOOKS for arg in ("--hook-master-start", hook))]
+#: after the user's arguments; with the C plugin, the same without remap-modifier
 PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.check",
                "--mount", "/=uwsgi_gluster.plugin:applications", *MASTER_START_ARGS]
+C_PLUGIN_ARGS = PLUGIN_ARGS[2:]
 # ROUTE_ARGS: remap-modifier hands modifier1 27 requests to the Python plugin's
 # request handler, but uWSGI still looks up exception hooks by the request's
 # modifier1, and 27 has none: a Python exception would be neither logged nor
@@ -69,6 +80,8 @@ PLUGIN_ARGS = ["--remap-modifier", "0:27", "--shared-import", "uwsgi_gluster.che
 # writes nothing; any answer would echo the token again).
 PROTOCOL_ROUTE = ["--route-if-not", r"regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\.[0-9])?)?$ break:"]
 ROUTE_ARGS = ["--route-run", "setmodifier1:0", *PROTOCOL_ROUTE, "--disable-write-exception"]
+# With the C plugin its request hook sets modifier1 0 itself (profiles/plugins/glusterfs.c)
+C_ROUTE_ARGS = ROUTE_ARGS[2:]
 
 
 def script_path() -> str:
@@ -85,14 +98,22 @@ PRELOADED = ("aio", "cache", "caps", "config", "endpoints", "gfapi", "health", "
              "options", "responder", "volume")
 
 
-def default_args() -> List[str]:
+def default_args(c_plugin: Optional[str] = None) -> List[str]:
     """Placed before the user's arguments, so any value the user gives wins.
 
-    A 64 KiB request buffer lets over-long paths reach the plugin and get a
-    4xx instead of uWSGI's 4 KiB buffer dropping the connection.
+    ``c_plugin``: the path of the loaded C plugin (:mod:`.cplugin`), or None
+    to answer modifier1 27 in Python. A 64 KiB request buffer lets over-long
+    paths reach the plugin and get a 4xx instead of uWSGI's 4 KiB buffer
+    dropping the connection.
     """
-    return ["--binary-path", script_path(), "--hook-asap", ASAP_HOOK, "--buffer-size", "65535",
-            *ROUTE_ARGS]
+    plugin = ["--plugin", c_plugin] if c_plugin else []
+    return [*plugin, "--binary-path", script_path(), "--hook-asap", ASAP_HOOK, "--buffer-size", "65535",
+            *(C_ROUTE_ARGS if c_plugin else ROUTE_ARGS)]
+
+
+def plugin_args(c_plugin: Optional[str] = None) -> List[str]:
+    """Placed after the user's arguments."""
+    return C_PLUGIN_ARGS if c_plugin else PLUGIN_ARGS
 
 
 def rewrite_own_options(argv: Sequence[str]) -> List[str]:
@@ -118,12 +139,33 @@ def rewrite_own_options(argv: Sequence[str]) -> List[str]:
     return out
 
 
-def uwsgi_argv(argv: Sequence[str]) -> List[str]:
-    """The argv pyuwsgi runs: ours rewritten, plus what loads the plugin."""
-    prefix = default_args()
-    if list(argv[:len(prefix)]) == prefix:  # a reload re-executing this script
-        return list(argv)
-    return prefix + rewrite_own_options(argv) + PLUGIN_ARGS
+def uwsgi_argv(argv: Sequence[str], c_plugin: Optional[str] = None) -> List[str]:
+    """The argv pyuwsgi runs: ours rewritten, plus what loads the plugin.
+
+    An argv this function made (a reload re-executing this script, with or
+    without a C plugin then) keeps the user's part and gets today's plugin
+    arguments."""
+    argv = list(argv)
+    earlier = [argv[1]] if argv[:1] == ["--plugin"] and len(argv) > 1 else [None]
+    for plugin in earlier:
+        prefix, suffix = default_args(plugin), plugin_args(plugin)
+        if argv[:len(prefix)] == prefix and argv[len(argv) - len(suffix):] == suffix \
+                and len(argv) >= len(prefix) + len(suffix):
+            return default_args(c_plugin) + argv[len(prefix):len(argv) - len(suffix)] + plugin_args(c_plugin)
+    return default_args(c_plugin) + rewrite_own_options(argv) + plugin_args(c_plugin)
+
+
+def load_c_plugin(pyuwsgi_file: str) -> Optional[str]:
+    """The C plugin's path for ``--plugin`` when it loads, else None after
+    one ``[glusterfs]`` log line saying why."""
+    from . import cplugin
+    from .log import log
+
+    got = cplugin.load(pyuwsgi_file, uwsgi_version())
+    if isinstance(got, cplugin.Loaded):
+        return got.path
+    log(f"{got.reason}: every request is answered in Python")
+    return None
 
 
 def uwsgi_version() -> str:
@@ -168,7 +210,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--help" in argv or "-h" in argv or "--usage" in argv:
         print_help()
         return 0
-    args = uwsgi_argv(argv)
     # Everything the plugin imports is loaded now, as root: after a `cap` user
     # switch the interpreter's own files may no longer be readable. Not
     # .check, .asap and .reload: importing them is what runs them, inside uWSGI.
@@ -178,6 +219,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     for name in PRELOADED:
         importlib.import_module(f"{__package__}.{name}")
+    # set by the C plugin's init (hot answers are read): never inherited
+    os.environ.pop(HOT_ACTIVE_ENV, None)
+    args = uwsgi_argv(argv, load_c_plugin(pyuwsgi.__file__))
 
     return pyuwsgi.run(args) or 0
 

@@ -11,13 +11,19 @@
  *    so uWSGI never dlopen()s a native glusterfs_plugin.so built for another
  *    uWSGI (Debian's 2.0.21 plugin crashes 2.0.30 workers with SIGSEGV);
  *
+ *  - glusterfs_plugin.so for pyuwsgi (UWSGI_GLUSTER_PYUWSGI, built with
+ *    pyuwsgi's own --cflags by `scripts/uwsgi_build.py pyplugin`), loaded by
+ *    the uwsgi-gluster launcher (uwsgi_gluster/cplugin.py) before any of the
+ *    user's arguments: as in ./uwsgi, `plugins = glusterfs` then finds the
+ *    name taken, and the launcher adds the Python side's options;
+ *
  *  - glusterfs_plugin.so for a distribution's uwsgi (UWSGI_GLUSTER_DSO, built
  *    with `uwsgi --build-plugin packaging/plugin`): loading it also loads the
  *    python3 plugin (the ELF `requires` section, see uwsgiplugin.py), and
  *    adds the options that import uwsgi_gluster.plugin, so an ini written for
  *    the native plugin (`plugins = glusterfs`) runs unchanged.
  *
- * In both, the glusterfs-* options are known options: listed by --help,
+ * In ./uwsgi and the distribution's, the glusterfs-* options are known options: listed by --help,
  * accepted on the command line, kept in uWSGI's resolved option list. The
  * Python side reads every resolved value from that list
  * (uwsgi_gluster/options.py); nothing here acts on them. tests/test_options.py
@@ -33,6 +39,11 @@ extern struct uwsgi_server uwsgi;
 #define PYTHON_MODIFIER1 0
 #define PYTHON_MODULE "uwsgi_gluster.plugin"
 
+/* Not in the build for pyuwsgi (UWSGI_GLUSTER_PYUWSGI): there the launcher
+ * hands the glusterfs-* options to uWSGI as `--set key=value` and the Python
+ * side checks every value (uwsgi_gluster/check.py); declared here, uWSGI's own
+ * int parser would refuse e.g. glusterfs-timeout = -1 with a line of its own. */
+#ifndef UWSGI_GLUSTER_PYUWSGI
 static struct uwsgi_string_list *glusterfs_mounts;
 static int glusterfs_timeout;
 static int glusterfs_connect_timeout;
@@ -53,6 +64,7 @@ static struct uwsgi_option glusterfs_options[] = {
 	{"glusterfs-local-cache-max-file", required_argument, 0, "largest file the local content cache copies, e.g. 64M (read by uwsgi_gluster.plugin)", uwsgi_opt_set_str, &glusterfs_local_cache_max_file, 0},
 	UWSGI_END_OF_OPTIONS
 };
+#endif
 
 /*
  * Hot answers: plain GET/HEAD hits answered here, without entering Python.
@@ -377,7 +389,9 @@ static void glusterfs_on_load(void) {
 struct uwsgi_plugin glusterfs_plugin = {
 	.name = "glusterfs",
 	.modifier1 = GLUSTERFS_MODIFIER1,
+#ifndef UWSGI_GLUSTER_PYUWSGI
 	.options = glusterfs_options,
+#endif
 	.request = glusterfs_request,
 #ifndef UWSGI_GLUSTER_DSO
 	.post_init = glusterfs_post_init,

@@ -1,11 +1,13 @@
-"""Hot answers sent by the C plugin of ./uwsgi (profiles/plugins/glusterfs.c,
-uwsgi_gluster/hotanswers.py), against a real volume and a real ./uwsgi
-(2 processes x 4 threads): the answer C sends is byte for byte the one Python
+"""Hot answers sent by the C plugin (profiles/plugins/glusterfs.c,
+uwsgi_gluster/hotanswers.py) embedded in ./uwsgi and loaded by the
+``uwsgi-gluster`` launcher into pyuwsgi, against a real volume (2 processes x
+4 threads): the answer C sends is byte for byte the one Python
 sent (GET and HEAD, keep-alive http11-socket and http-socket); Range,
 conditional and Accept-Encoding requests still get Python's answers; a file
 rewritten in place (size and mtime kept) or deleted is followed within the
 freshness bound; C never sends a hot file that is stale, or was written for
-another PATH_INFO (a hash collision), or is reached through a symlink."""
+another PATH_INFO (a hash collision), or is reached through a symlink.
+Without its C plugin the launcher answers everything in Python and says so."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Server, request
+from support import UWSGI_GLUSTER, Server, request
 from uwsgi_gluster import gfapi, hotanswers
 from uwsgi_gluster.cache import DEFAULT_FRESHNESS
 from uwsgi_gluster.seeding import write_file
@@ -49,12 +51,17 @@ def volume(volumes):
     return fs
 
 
-@pytest.fixture(scope="module", params=["http11-socket", "http-socket"])
-def hot_server(request, uwsgi_bin, volume, tmp_path_factory):
+SERVERS = [(binary, socket) for binary in ("uwsgi", "launcher") for socket in ("http11-socket", "http-socket")]
+
+
+@pytest.fixture(scope="module", params=SERVERS, ids=["-".join(s) for s in SERVERS])
+def hot_server(request, volume, tmp_path_factory):
+    binary, socket_option = request.param
+    command = str(request.getfixturevalue("uwsgi_bin")) if binary == "uwsgi" else UWSGI_GLUSTER
     base = tmp_path_factory.mktemp("hotbase")
     workdir = tmp_path_factory.mktemp("hot")
-    srv = Server([str(uwsgi_bin)], INI.format(socket=request.param, base=base), workdir, "hot")
-    srv.keepalive = request.param == "http11-socket"
+    srv = Server([command], INI.format(socket=socket_option, base=base), workdir, "hot")
+    srv.keepalive = socket_option == "http11-socket"
     with srv.start():
         srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
         yield srv
@@ -231,3 +238,21 @@ def test_c_sends_only_fresh_answers_written_for_exactly_this_path(hot_server):
     finally:
         target.unlink()
         real.unlink()
+
+
+def test_launcher_without_its_c_plugin_answers_in_python_and_says_so(volume, tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    missing = tmp_path / "nowhere" / "glusterfs_plugin.so"
+    srv = Server([UWSGI_GLUSTER], INI.format(socket="http11-socket", base=base), tmp_path, "nocplugin",
+                 env={"UWSGI_GLUSTER_PYPLUGIN": str(missing)})
+    path = f"{PREFIX}/small.txt"
+    with srv.start():
+        for _ in range(8):
+            answer = srv.get(path)
+            assert answer.status == 200 and answer.body == SMALL
+        assert srv.get(path, headers={"Range": "bytes=0-3"}).body == SMALL[:4]
+        hot = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        assert not (hot.exists() and any(hot.iterdir()))  # nothing published: no C side reads it
+    said = [line for line in srv.log().splitlines() if line.startswith("[glusterfs] ") and "C plugin" in line]
+    assert said == [f"[glusterfs] no C plugin at {missing} (make venv builds it): every request is answered in Python"]
