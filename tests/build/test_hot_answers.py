@@ -256,3 +256,26 @@ def test_launcher_without_its_c_plugin_answers_in_python_and_says_so(volume, tmp
         assert not (hot.exists() and any(hot.iterdir()))  # nothing published: no C side reads it
     said = [line for line in srv.log().splitlines() if line.startswith("[glusterfs] ") and "C plugin" in line]
     assert said == [f"[glusterfs] no C plugin at {missing} (make venv builds it): every request is answered in Python"]
+
+
+@pytest.mark.skipif(not Path("/usr/lib/uwsgi/plugins/glusterfs_plugin.so").exists(),
+                    reason="Debian's native plugin (uwsgi-plugin-glusterfs) is not installed")
+def test_launcher_c_plugin_keeps_debians_native_plugin_out(volume, tmp_path):
+    """A Debian ini's ``plugin-dir`` + ``plugins = glusterfs`` with the launcher:
+    our C plugin, loaded first, holds the name, so Debian's 2.0.21 .so (now
+    resolvable: pyuwsgi's symbols are global) is unloaded unused, and our hook
+    sends the hot answers."""
+    base = tmp_path / "base"
+    base.mkdir()
+    ini = INI.format(socket="http11-socket", base=base) + "plugin-dir = /usr/lib/uwsgi/plugins\nplugins = glusterfs\n"
+    srv = Server([UWSGI_GLUSTER], ini, tmp_path, "debianini")
+    path = f"{PREFIX}/small.txt"
+    with srv.start():
+        srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        first = srv.get(path)
+        assert first.status == 200 and first.body == SMALL
+        assert until(lambda: hot_file(srv, path).exists())
+        assert until(lambda: srv.get(path).body == SMALL and read_by_c(srv, path))
+    log = srv.log()
+    assert "UNABLE to load" not in log and "every request is answered in Python" not in log
+    assert "SIGSEGV" not in log and "Segmentation" not in log and "signal 11" not in log, log[-3000:]
