@@ -33,7 +33,8 @@ What it does:
    ``require_options`` against ``uwsgi --help``) and fails loudly otherwise;
 6. copies the binary to ``--output``.
 
-``pyplugin`` (run by ``make venv``) builds profiles/plugins/glusterfs.c as
+``pyplugin`` (``make pyplugin``, part of ``make``, ``make test`` and ``make run``)
+builds profiles/plugins/glusterfs.c as
 ``glusterfs_plugin.so`` for the venv's pyuwsgi, which the ``uwsgi-gluster``
 launcher loads (uwsgi_gluster/cplugin.py): compiled with exactly the CFLAGS
 pyuwsgi reports (``pyuwsgi.run(['--cflags'])``: uwsgi.h's struct layouts

@@ -56,7 +56,7 @@ def test_c_plugin_built_for_another_pyuwsgi_is_not_loaded(tmp_path):
     fake_pyuwsgi.write_bytes(b"x")
     so = tmp_path / "glusterfs_plugin.so"
     assert cplugin.load(str(fake_pyuwsgi), "2.0.30", so) == cplugin.NotLoaded(
-        f"no C plugin at {so} (make venv builds it)")
+        f"no C plugin at {so} (make pyplugin builds it)")
     so.write_bytes(b"not an ELF file")
     assert "glusterfs_plugin.json" in cplugin.load(str(fake_pyuwsgi), "2.0.30", so).reason
     cplugin.stamp_path(so).write_text(json.dumps(cplugin.stamp(str(fake_pyuwsgi), "2.0.29")))

@@ -23,6 +23,9 @@ traceback, no worker). It checks:
 * each mounted volume on its servers, in forked children that connect and
   ``_exit`` without ``glfs_fini``, all within one deadline: a server that
   answers "no such volume" is an error naming the volume and the server.
+
+Once it passed, it logs the launcher's one line saying why the C plugin is not
+loaded, if it is not (:func:`.cplugin.report_not_loaded`).
 """
 
 from __future__ import annotations
@@ -180,6 +183,10 @@ def main() -> None:
         fatal(str(exc))
     except Exception as exc:  # noqa: BLE001 - never a traceback at start-up
         fatal(f"start-up check failed: {type(exc).__name__}: {exc}")
+    # the config is good: now the launcher's note that it runs without its C plugin
+    from .cplugin import report_not_loaded
+
+    report_not_loaded()
 
 
 if "uwsgi" in sys.modules:

@@ -3,7 +3,8 @@
 Contract:
 
 * :func:`plugin_path` is where ``scripts/uwsgi_build.py pyplugin`` (run by
-  ``make venv``) writes ``glusterfs_plugin.so``, compiled with pyuwsgi's own
+  ``make pyplugin``, part of ``make``, ``make test`` and ``make run``) writes
+  ``glusterfs_plugin.so``, compiled with pyuwsgi's own
   ``--cflags`` against the headers of the same uWSGI version: inside the
   environment, ``<sys.prefix>/lib/uwsgi-gluster/``, or the file named by the
   environment variable :data:`PATH_ENV`. Next to it, ``glusterfs_plugin.json``
@@ -16,6 +17,11 @@ Contract:
   dlopen()s the plugin once with every symbol resolved (RTLD_NOW), so a
   plugin that cannot load is found here, not by uWSGI. uWSGI's own dlopen()
   of the same path then returns the same, already loaded, library.
+* When it is not loaded, the launcher keeps the reason in :data:`not_loaded`
+  and :func:`report_not_loaded` logs it as one ``[glusterfs]`` line, called by
+  the start-up check (:mod:`.check`) once it passed: a refused config still
+  logs exactly one line, and uWSGI's client commands (``--stop PIDFILE`` ...)
+  none.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from typing import Dict, Optional, Union
 
 #: names another glusterfs_plugin.so to load (or a missing file, to serve from Python)
 PATH_ENV = "UWSGI_GLUSTER_PYPLUGIN"
+#: why the launcher runs without the C plugin (None: loaded, or not the launcher)
+not_loaded: Optional[str] = None
 STAMP_SUFFIX = ".json"
 
 
@@ -69,7 +77,7 @@ def load(pyuwsgi_file: str, version: str, plugin: Optional[Path] = None) -> Unio
     ``pyuwsgi_file``; never raises."""
     plugin = plugin or plugin_path()
     if not plugin.is_file():
-        return NotLoaded(f"no C plugin at {plugin} (make venv builds it)")
+        return NotLoaded(f"no C plugin at {plugin} (make pyplugin builds it)")
     try:
         with open(stamp_path(plugin)) as f:
             built_for = json.load(f)
@@ -80,10 +88,20 @@ def load(pyuwsgi_file: str, version: str, plugin: Optional[Path] = None) -> Unio
     except OSError as exc:
         return NotLoaded(f"pyuwsgi: {exc}")
     if built_for != now:
-        return NotLoaded(f"{plugin} was built for another pyuwsgi (rebuild it: make venv)")
+        return NotLoaded(f"{plugin} was built for another pyuwsgi (rebuild it: make pyplugin)")
     try:
         ctypes.CDLL(pyuwsgi_file, mode=os.RTLD_NOLOAD | os.RTLD_GLOBAL)
         ctypes.CDLL(str(plugin), mode=os.RTLD_GLOBAL)
     except OSError as exc:
         return NotLoaded(f"{plugin} does not load: {exc}")
     return Loaded(str(plugin.absolute()))
+
+
+def report_not_loaded() -> None:
+    """Log why the C plugin is not loaded, once, if the launcher said so."""
+    global not_loaded
+    if not_loaded is not None:
+        from .log import log
+
+        log(f"{not_loaded}: every request is answered in Python")
+        not_loaded = None

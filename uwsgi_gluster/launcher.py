@@ -13,7 +13,8 @@ The launcher only
   taken and never loads a distribution's native ``glusterfs_plugin.so``): its
   request hook gets modifier1 27, answers fresh hot answers in C and hands
   every other request to the Python plugin, as in ``./uwsgi``. When it is
-  missing or does not load, one ``[glusterfs]`` line says why and modifier1 27
+  missing or does not load, one ``[glusterfs]`` line says why (after the
+  start-up check passed) and modifier1 27
   is remapped to the Python plugin (``remap-modifier`` + ``route-run =
   setmodifier1:0``): every request is answered in Python;
 * adds what loads the Python side: ``--mount /=uwsgi_gluster.plugin:applications``,
@@ -143,28 +144,26 @@ def uwsgi_argv(argv: Sequence[str], c_plugin: Optional[str] = None) -> List[str]
     """The argv pyuwsgi runs: ours rewritten, plus what loads the plugin.
 
     An argv this function made (a reload re-executing this script, with or
-    without a C plugin then) keeps the user's part and gets today's plugin
+    without a C plugin then) keeps its user part and gets ``c_plugin``'s
     arguments."""
     argv = list(argv)
-    earlier = [argv[1]] if argv[:1] == ["--plugin"] and len(argv) > 1 else [None]
-    for plugin in earlier:
-        prefix, suffix = default_args(plugin), plugin_args(plugin)
-        if argv[:len(prefix)] == prefix and argv[len(argv) - len(suffix):] == suffix \
-                and len(argv) >= len(prefix) + len(suffix):
-            return default_args(c_plugin) + argv[len(prefix):len(argv) - len(suffix)] + plugin_args(c_plugin)
+    earlier = argv[1] if argv[:1] == ["--plugin"] and len(argv) > 1 else None
+    prefix, suffix = default_args(earlier), plugin_args(earlier)
+    if argv[:len(prefix)] == prefix and argv[len(argv) - len(suffix):] == suffix \
+            and len(argv) >= len(prefix) + len(suffix):
+        return default_args(c_plugin) + argv[len(prefix):len(argv) - len(suffix)] + plugin_args(c_plugin)
     return default_args(c_plugin) + rewrite_own_options(argv) + plugin_args(c_plugin)
 
 
 def load_c_plugin(pyuwsgi_file: str) -> Optional[str]:
-    """The C plugin's path for ``--plugin`` when it loads, else None after
-    one ``[glusterfs]`` log line saying why."""
+    """The C plugin's path for ``--plugin`` when it loads, else None (the
+    reason is logged after the start-up check, :func:`.cplugin.report_not_loaded`)."""
     from . import cplugin
-    from .log import log
 
     got = cplugin.load(pyuwsgi_file, uwsgi_version())
     if isinstance(got, cplugin.Loaded):
         return got.path
-    log(f"{got.reason}: every request is answered in Python")
+    cplugin.not_loaded = got.reason
     return None
 
 

@@ -255,7 +255,7 @@ def test_launcher_without_its_c_plugin_answers_in_python_and_says_so(volume, tmp
         hot = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
         assert not (hot.exists() and any(hot.iterdir()))  # nothing published: no C side reads it
     said = [line for line in srv.log().splitlines() if line.startswith("[glusterfs] ") and "C plugin" in line]
-    assert said == [f"[glusterfs] no C plugin at {missing} (make venv builds it): every request is answered in Python"]
+    assert said == [f"[glusterfs] no C plugin at {missing} (make pyplugin builds it): every request is answered in Python"]
 
 
 @pytest.mark.skipif(not Path("/usr/lib/uwsgi/plugins/glusterfs_plugin.so").exists(),
