@@ -31,4 +31,4 @@ PYPLUGIN := $(VENV)/lib/uwsgi-gluster/glusterfs_plugin.so
 pyplugin: deps $(PYPLUGIN)  ## build the launcher's C plugin into .venv (done by make, make test, make run)
 
 $(PYPLUGIN): $(STAMP) profiles/plugins/glusterfs.c scripts/uwsgi_build.py
-	$(BIN)/python scripts/uwsgi_build.py pyplugin --venv '$(VENV)'
+	@$(BIN)/python scripts/uwsgi_build.py pyplugin --venv '$(VENV)'
