@@ -164,6 +164,35 @@ static int hot_plain(struct wsgi_request *wsgi_req) {
 	return accept_encoding;
 }
 
+/* The glusterfs metrics (uwsgi_gluster/metrics.py) a hot answer counts, as the
+ * Python side counts a cache hit: hot answers exist only for a single mount at
+ * `/`, whose metrics are named "root". Looked up at the first hit (after
+ * uWSGI set up its metrics); NULL when the metrics are off. */
+static struct uwsgi_metric *hot_metric_2xx, *hot_metric_bytes, *hot_metric_hits;
+static volatile int hot_metrics_looked_up;
+
+static void hot_count(struct uwsgi_metric *metric, int64_t n) {
+	if (!metric || !n)
+		return;
+	uwsgi_wlock(uwsgi.metrics_lock);
+	*metric->value += n;
+	uwsgi_rwunlock(uwsgi.metrics_lock);
+}
+
+static void hot_count_answer(int64_t body_bytes) {
+	if (!uwsgi.has_metrics)
+		return;
+	if (!hot_metrics_looked_up) {
+		hot_metric_2xx = uwsgi_metric_find_by_name("glusterfs.root.requests_2xx");
+		hot_metric_bytes = uwsgi_metric_find_by_name("glusterfs.root.bytes_sent");
+		hot_metric_hits = uwsgi_metric_find_by_name("glusterfs.root.cache_hits");
+		hot_metrics_looked_up = 1;
+	}
+	hot_count(hot_metric_2xx, 1);
+	hot_count(hot_metric_bytes, body_bytes);
+	hot_count(hot_metric_hits, 1);
+}
+
 /* Answer the request from its hot file: UWSGI_OK once anything was written
  * (errors writing to the client are the core's), -1 when Python must answer
  * (nothing was written). */
@@ -244,6 +273,7 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 		__sync_fetch_and_add(&uwsgi_apps[wsgi_req->app_id].requests, 1);
 	}
 
+	hot_count_answer(wsgi_req->method_len == 4 ? 0 : (int64_t) (size - offset));
 	/* from here the answer is ours: the same response API calls the Python
 	 * plugin makes for start_response() and a one-chunk body */
 	if (uwsgi_response_prepare_headers(wsgi_req, head, status_end - head))
