@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import free_port, open_download, ours, read_all, request
+from support import open_download, ours, read_all, request
 
 INI = """[uwsgi]
 http-socket = 127.0.0.1:{{port}}
