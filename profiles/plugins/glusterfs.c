@@ -359,10 +359,34 @@ static void glusterfs_post_init(void) {
 }
 #endif
 
+#ifndef UWSGI_GLUSTER_DSO
+/* Under lazy-apps with 2 or more processes, ./uwsgi makes SIGHUP a chain
+ * reload (uwsgi_gluster/reload.py, from the embedded config's master-start
+ * hook): one worker at a time, so new connections keep being answered while
+ * downloads finish. The master calls touch-reload's reload itself, every
+ * worker at once; so its files are watched as touch-chain-reload files. Runs
+ * at plugin init: the options are parsed, the master has not checked any
+ * touch file yet. */
+static void glusterfs_chain_touch_reload(void) {
+	if (!uwsgi.lazy_apps || uwsgi.numproc < 2 || !uwsgi.touch_reload)
+		return;
+	struct uwsgi_string_list *usl;
+	uwsgi_foreach(usl, uwsgi.touch_reload) {
+		uwsgi_string_new_list(&uwsgi.touch_chain_reload, usl->value);
+		uwsgi_log("[glusterfs] touch-reload %s reloads the workers one at a time (lazy-apps: chain reload)\n",
+			  usl->value);
+	}
+	uwsgi.touch_reload = NULL;
+}
+#endif
+
 /* Tell the Python side that requests reach glusterfs_request (and so hot
  * answers are read): set before the apps are loaded. */
 static int glusterfs_init(void) {
 	setenv(HOT_ACTIVE_ENV, "1", 1);
+#ifndef UWSGI_GLUSTER_DSO
+	glusterfs_chain_touch_reload();
+#endif
 	return 0;
 }
 
