@@ -357,14 +357,17 @@ def profile_ours(files: Dict[str, bytes], lua: Path, args) -> int:
     """py-spy on our worker 1 during each load (``--profile``)."""
     if not bench.PYSPY.exists():
         raise Broken(f"{bench.PYSPY} missing: pip install -e '.[bench]' (make bench installs it)")
-    server = Ours("ours-profile", bench.OURS_CMD, ours_ini(args))
+    server = Ours("ours-profile", [args.ours_bin], ours_ini(args))
     try:
         server.start()
         bench.verify(server, files)
         for label, (path, connections, _, _) in LOADS.items():
             out = RESULTS / f"profile-nginx-{label}.txt"
             cmd = [str(bench.PYSPY), "record", "--pid", str(server.workers[0]), "--duration", str(args.duration),
-                   "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)]
+                   "--rate", "200", "--format", "raw", "-o", str(out)]
+            # C frames too (hot answers never enter Python); py-spy can only take them
+            # from a paused process: --native excludes --nonblocking
+            cmd += ["--native"] if args.profile_native else ["--nonblocking"]
             spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             time.sleep(0.5)  # let py-spy attach before the load starts
             res = bench.run_wrk(server, label, path or "/", args, None if path else lua, connections=connections)
@@ -410,6 +413,8 @@ def parse_args(argv):
     p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")
     p.add_argument("--no-chart", action="store_true")
     p.add_argument("--profile", action="store_true", help="ours only: py-spy our worker 1 under each load")
+    p.add_argument("--profile-native", action="store_true",
+                   help="with --profile: C frames too (py-spy --native; the worker is paused per sample)")
     args = p.parse_args(argv)
     if args.duration < 1 or args.threads < 1:
         p.error("duration and threads must be >= 1")

@@ -20,8 +20,11 @@ Contract: :func:`install` does nothing unless the master runs with ``lazy-apps``
 handler at uWSGI's own ``uwsgi_chain_reload`` (a C function that only sets the
 chain flag; no Python runs in the signal handler) and logs one line. Without
 ``lazy-apps`` SIGHUP keeps its meaning (re-execute the whole instance, which
-rereads the config files), and so does ``touch-reload`` in every mode (uWSGI
-calls its reload directly): use ``touch-chain-reload`` for touch reloads.
+rereads the config files). ``touch-reload`` is uWSGI's own reload of every
+worker at once (the master calls it directly); the C plugin (./uwsgi, and the
+launcher when it loaded it) watches its files as ``touch-chain-reload`` files
+under the same rule; elsewhere use
+``touch-chain-reload``.
 """
 
 from __future__ import annotations

@@ -176,6 +176,35 @@ static int hot_plain(struct wsgi_request *wsgi_req) {
 	return accept_encoding;
 }
 
+/* The glusterfs metrics (uwsgi_gluster/metrics.py) a hot answer counts, as the
+ * Python side counts a cache hit: hot answers exist only for a single mount at
+ * `/`, whose metrics are named "root". Looked up at the first hit (after
+ * uWSGI set up its metrics); NULL when the metrics are off. */
+static struct uwsgi_metric *hot_metric_2xx, *hot_metric_bytes, *hot_metric_hits;
+static volatile int hot_metrics_looked_up;
+
+static void hot_count(struct uwsgi_metric *metric, int64_t n) {
+	if (!metric || !n)
+		return;
+	uwsgi_wlock(uwsgi.metrics_lock);
+	*metric->value += n;
+	uwsgi_rwunlock(uwsgi.metrics_lock);
+}
+
+static void hot_count_answer(int64_t body_bytes) {
+	if (!uwsgi.has_metrics)
+		return;
+	if (!hot_metrics_looked_up) {
+		hot_metric_2xx = uwsgi_metric_find_by_name("glusterfs.root.requests_2xx");
+		hot_metric_bytes = uwsgi_metric_find_by_name("glusterfs.root.bytes_sent");
+		hot_metric_hits = uwsgi_metric_find_by_name("glusterfs.root.cache_hits");
+		hot_metrics_looked_up = 1;
+	}
+	hot_count(hot_metric_2xx, 1);
+	hot_count(hot_metric_bytes, body_bytes);
+	hot_count(hot_metric_hits, 1);
+}
+
 /* Answer the request from its hot file: UWSGI_OK once anything was written
  * (errors writing to the client are the core's), -1 when Python must answer
  * (nothing was written). */
@@ -256,6 +285,7 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 		__sync_fetch_and_add(&uwsgi_apps[wsgi_req->app_id].requests, 1);
 	}
 
+	hot_count_answer(wsgi_req->method_len == 4 ? 0 : (int64_t) (size - offset));
 	/* from here the answer is ours: the same response API calls the Python
 	 * plugin makes for start_response() and a one-chunk body */
 	if (uwsgi_response_prepare_headers(wsgi_req, head, status_end - head))
@@ -341,10 +371,34 @@ static void glusterfs_post_init(void) {
 }
 #endif
 
+#ifndef UWSGI_GLUSTER_DSO
+/* Under lazy-apps with 2 or more processes, ./uwsgi makes SIGHUP a chain
+ * reload (uwsgi_gluster/reload.py, from the embedded config's master-start
+ * hook): one worker at a time, so new connections keep being answered while
+ * downloads finish. The master calls touch-reload's reload itself, every
+ * worker at once; so its files are watched as touch-chain-reload files. Runs
+ * at plugin init: the options are parsed, the master has not checked any
+ * touch file yet. */
+static void glusterfs_chain_touch_reload(void) {
+	if (!uwsgi.lazy_apps || uwsgi.numproc < 2 || !uwsgi.touch_reload)
+		return;
+	struct uwsgi_string_list *usl;
+	uwsgi_foreach(usl, uwsgi.touch_reload) {
+		uwsgi_string_new_list(&uwsgi.touch_chain_reload, usl->value);
+		uwsgi_log("[glusterfs] touch-reload %s reloads the workers one at a time (lazy-apps: chain reload)\n",
+			  usl->value);
+	}
+	uwsgi.touch_reload = NULL;
+}
+#endif
+
 /* Tell the Python side that requests reach glusterfs_request (and so hot
  * answers are read): set before the apps are loaded. */
 static int glusterfs_init(void) {
 	setenv(HOT_ACTIVE_ENV, "1", 1);
+#ifndef UWSGI_GLUSTER_DSO
+	glusterfs_chain_touch_reload();
+#endif
 	return 0;
 }
 

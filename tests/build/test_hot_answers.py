@@ -279,3 +279,37 @@ def test_launcher_c_plugin_keeps_debians_native_plugin_out(volume, tmp_path):
     log = srv.log()
     assert "UNABLE to load" not in log and "every request is answered in Python" not in log
     assert "SIGSEGV" not in log and "Segmentation" not in log and "signal 11" not in log, log[-3000:]
+
+
+def test_c_answers_missing_from_glusterfs_metrics(uwsgi_bin, volume, tmp_path):
+    """Answers sent by C were not counted in the glusterfs metrics (requests,
+    bytes, cache hits): /_metrics undercounted every hot file."""
+    base, workdir = tmp_path / "base", tmp_path / "srv"
+    base.mkdir()
+    workdir.mkdir()
+    ini = INI.format(socket="http-socket", base=base) + "glusterfs-metrics = /_metrics\n"
+    srv = Server([str(uwsgi_bin)], ini, workdir, "hot-metrics")
+    path = f"{PREFIX}/small.txt"
+
+    def counters() -> dict:
+        text = request(srv.port, "GET", "/_metrics").body.decode()
+        return {line.rsplit(" ", 1)[0]: int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("uwsgi_gluster_") and "{" in line}
+
+    with srv.start():
+        srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        assert until(lambda: request(srv.port, "GET", path).body == SMALL and hot_file(srv, path).exists())
+        assert until(lambda: request(srv.port, "GET", path).body == SMALL and read_by_c(srv, path))
+        before = counters()
+        for _ in range(20):
+            assert request(srv.port, "GET", path).body == SMALL
+        after = counters()
+
+    labels = '{mount="/",volume="unbit003"'
+
+    def grew(name: str) -> int:
+        return after[name] - before.get(name, 0)
+
+    assert grew(f'uwsgi_gluster_requests_total{labels},class="2xx"}}') >= 20
+    assert grew(f"uwsgi_gluster_bytes_sent_total{labels}}}") >= 20 * len(SMALL)
+    assert grew(f"uwsgi_gluster_cache_hits_total{labels}}}") >= 20

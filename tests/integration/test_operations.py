@@ -83,7 +83,7 @@ def test_metrics_count_every_request_of_every_worker_under_load(server, report):
     assert delta(f'uwsgi_gluster_requests_total{root},class="2xx"}}') == 360
     assert delta(f'uwsgi_gluster_requests_total{root},class="4xx"}}') == 90
     assert delta('uwsgi_gluster_requests_total{mount="/two",volume="unbit002",class="2xx"}') == 50
-    assert delta(f"uwsgi_gluster_bytes_sent_total{root}}}") == 300 * 14 + 60 * 70000
+    assert delta(f"uwsgi_gluster_bytes_sent_total{root}}}") == 300 * 14 + 60 * 70000 + 90 * len(b"Not Found")
     hits = delta(f"uwsgi_gluster_cache_hits_total{root}}}")
     misses = delta(f"uwsgi_gluster_cache_misses_total{root}}}")
     assert hits + misses >= 450 and hits > 0

@@ -38,7 +38,7 @@ gevent = 200
 lazy-apps = true
 socket-timeout = 120
 worker-reload-mercy = %(mercy)d
-touch-chain-reload = %(touch)s
+%(touch_option)s = %(touch)s
 """
 
 
@@ -49,10 +49,12 @@ def _split(answer: bytes):
     return head, length, body
 
 
-def _server(tmp_path: Path, mercy: int, command: str = UWSGI_GLUSTER) -> Server:
+def _server(tmp_path: Path, mercy: int, command: str = UWSGI_GLUSTER,
+            touch_option: str = "touch-chain-reload") -> Server:
     touch = tmp_path / "chain-reload"
     touch.write_text("")
-    return Server([command], INI % {"mercy": mercy, "touch": touch}, tmp_path, name="reload")
+    return Server([command], INI % {"mercy": mercy, "touch": touch, "touch_option": touch_option}, tmp_path,
+                  name="reload")
 
 
 def _trigger(server: Server, how: str, tmp_path: Path) -> None:
@@ -71,9 +73,13 @@ def _hold_on_both_workers(server: Server) -> List[socket.socket]:
 
 
 @pytest.mark.parametrize("how,command", [("SIGHUP", UWSGI_GLUSTER), ("touch-chain-reload", UWSGI_GLUSTER),
-                                         ("SIGHUP", BUILT_UWSGI)], ids=["SIGHUP", "touch-chain-reload", "uwsgi-SIGHUP"])
+                                         ("SIGHUP", BUILT_UWSGI), ("touch-reload", BUILT_UWSGI)],
+                         ids=["SIGHUP", "touch-chain-reload", "uwsgi-SIGHUP", "uwsgi-touch-reload"])
 def test_reload_answers_new_connections_while_downloads_finish(volumes, crowd_file, tmp_path, how, command, report):
-    server = _server(tmp_path, mercy=60, command=command)
+    """(uwsgi-touch-reload: touch-reload reloaded every worker of ./uwsgi at once, so no
+    worker answered new connections until the held downloads had finished.)"""
+    server = _server(tmp_path, mercy=60, command=command, touch_option=how if how.startswith("touch") else
+                     "touch-chain-reload")
     with server.start():
         assert "SIGHUP reloads the workers one at a time" in server.log()
         held = _hold_on_both_workers(server)
