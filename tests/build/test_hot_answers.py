@@ -281,14 +281,20 @@ def test_launcher_c_plugin_keeps_debians_native_plugin_out(volume, tmp_path):
     assert "SIGSEGV" not in log and "Segmentation" not in log and "signal 11" not in log, log[-3000:]
 
 
-def test_c_answers_missing_from_glusterfs_metrics(uwsgi_bin, volume, tmp_path):
+@pytest.fixture(params=["uwsgi", "launcher"])
+def hot_command(request) -> str:
+    """./uwsgi, then the uwsgi-gluster launcher (its C plugin loaded into pyuwsgi)."""
+    return str(request.getfixturevalue("uwsgi_bin")) if request.param == "uwsgi" else UWSGI_GLUSTER
+
+
+def test_c_answers_missing_from_glusterfs_metrics(hot_command, volume, tmp_path):
     """Answers sent by C were not counted in the glusterfs metrics (requests,
     bytes, cache hits): /_metrics undercounted every hot file."""
     base, workdir = tmp_path / "base", tmp_path / "srv"
     base.mkdir()
     workdir.mkdir()
     ini = INI.format(socket="http-socket", base=base) + "glusterfs-metrics = /_metrics\n"
-    srv = Server([str(uwsgi_bin)], ini, workdir, "hot-metrics")
+    srv = Server([hot_command], ini, workdir, "hot-metrics")
     path = f"{PREFIX}/small.txt"
 
     def counters() -> dict:
