@@ -109,17 +109,24 @@ def test_slow_downloads_do_not_starve_short_gets(gevent_server):
     """60 downloads of a file larger than a socket's buffers held mid-body (a
     threaded worker would have every thread pinned) while 20 short GETs are each
     answered; then every download completes byte-exact."""
+    _short_gets_while_downloads_are_held(gevent_server)
+
+
+def _short_gets_while_downloads_are_held(server, while_held=lambda: None) -> None:
+    """60 downloads of HUGE held mid-body; ``while_held()``; 20 short GETs, each
+    answered; then every download arrives byte-exact."""
     downloads: List[socket.socket] = []
     try:
         for _ in range(60):
-            downloads.append(open_download(gevent_server.port, HUGE))
+            downloads.append(open_download(server.port, HUGE))
         started = {i: downloads[i].recv(1024) for i in range(0, 60, 6)}
         assert all(started.values())  # the server is streaming to them
+        while_held()
         for i in range(20):
-            reply = http_request(gevent_server.port, "GET", "/hello.txt", timeout=30)
+            reply = http_request(server.port, "GET", "/hello.txt", timeout=30)
             assert (i, reply.status, reply.body) == (i, 200, CORPUS["/hello.txt"])
         for i, sock in enumerate(downloads):
-            _assert_file(i, _body(started.get(i, b"") + read_all(sock)), HUGE_DATA, gevent_server)
+            _assert_file(i, _body(started.get(i, b"") + read_all(sock)), HUGE_DATA, server)
     finally:
         for sock in downloads:
             sock.close()
@@ -305,21 +312,11 @@ def test_gevent_with_the_local_cache_sends_held_downloads_from_copies(volumes, c
     base.mkdir(mode=0o700)
     ini = GEVENT_INI.replace("env = GLUSTERFS_LOCAL_CACHE_SIZE=0\n", f"env = GLUSTERFS_LOCAL_CACHE_DIR={base}\n")
     assert ini != GEVENT_INI
-    downloads: List[socket.socket] = []
+
+    def one_copy_in_the_cache() -> None:
+        copies = [p for p in base.glob("uwsgi-gluster-*/*") if p.is_file() and p.stat().st_size == len(HUGE_DATA)]
+        assert len(copies) == 1 and copies[0].read_bytes() == HUGE_DATA, sorted(base.rglob("*"))
+
     with Server([UWSGI_GLUSTER], ini, tmp_path, name="gevent-local").start() as server:
-        try:
-            for _ in range(60):
-                downloads.append(open_download(server.port, HUGE))
-            started = {i: downloads[i].recv(1024) for i in range(0, 60, 6)}
-            assert all(started.values())
-            copies = [p for p in base.glob("uwsgi-gluster-*/*") if p.is_file() and p.stat().st_size == len(HUGE_DATA)]
-            assert len(copies) == 1 and copies[0].read_bytes() == HUGE_DATA, sorted(base.rglob("*"))
-            for i in range(20):
-                reply = http_request(server.port, "GET", "/hello.txt", timeout=30)
-                assert (i, reply.status, reply.body) == (i, 200, CORPUS["/hello.txt"])
-            for i, sock in enumerate(downloads):
-                _assert_file(i, _body(started.get(i, b"") + read_all(sock)), HUGE_DATA, server)
-        finally:
-            for sock in downloads:
-                sock.close()
+        _short_gets_while_downloads_are_held(server, one_copy_in_the_cache)
         assert "Traceback" not in server.log()
