@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from uwsgi_gluster import localcache
+from uwsgi_gluster.config import LocalCacheSettings
 from uwsgi_gluster.localcache import LocalCache, Refused, parse_size
 
 
@@ -180,18 +181,18 @@ def test_unsafe_directories_are_refused(tmp_path):
         LocalCache.create(str(tmp_path), 778, fresh=False)
 
 
-def test_from_environment(tmp_path, monkeypatch):
+def test_from_settings_without_options_reads_the_environment(tmp_path, monkeypatch):
     lines = []
     monkeypatch.setenv(localcache.DIR_ENV, str(tmp_path))
     monkeypatch.setenv(localcache.SIZE_ENV, "0")
-    assert localcache.from_environment(5, True, lines.append) is None
+    assert localcache.from_settings(LocalCacheSettings(), 5, True, lines.append) is None
     monkeypatch.setenv(localcache.SIZE_ENV, "lots")
-    assert localcache.from_environment(5, True, lines.append) is None
+    assert localcache.from_settings(LocalCacheSettings(), 5, True, lines.append) is None
     assert "GLUSTERFS_LOCAL_CACHE_SIZE" in lines[-1]
     monkeypatch.setenv(localcache.SIZE_ENV, "2M")
     monkeypatch.setenv(localcache.MAX_FILE_ENV, "1M")
-    cache = localcache.from_environment(5, True, lines.append)
+    cache = localcache.from_settings(LocalCacheSettings(), 5, True, lines.append)
     assert cache is not None and (cache.max_bytes, cache.max_file) == (2 << 20, 1 << 20)
     monkeypatch.setenv(localcache.DIR_ENV, str(tmp_path / "does-not-exist"))
-    assert localcache.from_environment(6, True, lines.append) is None
+    assert localcache.from_settings(LocalCacheSettings(), 6, True, lines.append) is None
     assert lines[-1].startswith("local cache off: ")

@@ -437,8 +437,3 @@ def from_settings(settings: LocalCacheSettings, instance: int, fresh: bool,
         log(f"local cache {cache.directory}: {max_bytes >> 20} MiB for the instance, files up to "
             f"{cache.max_file >> 20} MiB")
     return cache
-
-
-def from_environment(instance: int, fresh: bool, log: Callable[[str], None]) -> Optional[LocalCache]:
-    """The cache configured by the environment alone (see :func:`from_settings`)."""
-    return from_settings(LocalCacheSettings(), instance, fresh, log)
