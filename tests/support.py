@@ -303,3 +303,30 @@ def read_all(sock: socket.socket) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def download_while_it_shrinks(port: int, fs, path: str, size: int) -> Tuple[bytes, bytes]:
+    """Write ``size`` bytes to ``path`` on the volume ``fs``, GET it with a small
+    receive buffer and, once its 200 has started, truncate the file to ``b"tiny"``;
+    returns the answer's head and body as received until the server closed."""
+    from uwsgi_gluster.seeding import write_file
+
+    write_file(fs, path, b"s" * size)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        received = sock.recv(4096)
+        assert received.split(b" ", 2)[1] == b"200", received[:200]
+        write_file(fs, path, b"tiny")  # truncated while we are not reading
+        time.sleep(0.5)
+        received += read_all(sock)
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head, body
+
+
+def log_once_it_says(server: Server, text: str, timeout: float = 10) -> str:
+    """The server's log once it contains ``text`` (or when ``timeout`` s have passed)."""
+    deadline = time.monotonic() + timeout
+    while text not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return server.log()

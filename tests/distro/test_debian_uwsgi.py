@@ -17,7 +17,18 @@ import pytest
 from corpus import CORPUS, EXTRA_PATHS
 from corpus import CORPUS_INI as INI
 from distrosupport import REPO, ini_lines
-from support import NATIVE_UWSGI, Server, debian_ours, free_port, native, read_all, request, summary, url_path
+from support import (
+    NATIVE_UWSGI,
+    Server,
+    debian_ours,
+    download_while_it_shrinks,
+    free_port,
+    log_once_it_says,
+    native,
+    request,
+    summary,
+    url_path,
+)
 from uwsgi_gluster.seeding import write_file
 
 
@@ -73,23 +84,11 @@ def test_python_exception_mid_response_is_logged_and_cleared(unbit003_server, vo
     finds the Python exception hooks: an exception raised by the body (the file
     shrank during the download) is logged and cleared, and the body's close()
     runs without a pending exception (no SystemError, glfs_close not skipped)."""
-    server, fs = unbit003_server, volumes["unbit003"]
-    write_file(fs, "/distro-shrinks.bin", b"s" * SHRINK_SIZE)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        sock.sendall(b"GET /distro-shrinks.bin HTTP/1.0\r\n\r\n")
-        received = sock.recv(4096)
-        assert received.split(b" ", 2)[1] == b"200"
-        write_file(fs, "/distro-shrinks.bin", b"tiny")  # truncated while we are not reading
-        time.sleep(0.5)
-        received += read_all(sock)
-    head, _, body = received.partition(b"\r\n\r\n")
+    server = unbit003_server
+    head, body = download_while_it_shrinks(server.port, volumes["unbit003"], "/distro-shrinks.bin", SHRINK_SIZE)
     assert f"Content-Length: {SHRINK_SIZE}".encode() in head
     assert len(body) < SHRINK_SIZE
-    deadline = time.monotonic() + 10
-    while "file shrank while it was being sent" not in server.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    log = server.log()
+    log = log_once_it_says(server, "file shrank while it was being sent")
     assert "file shrank while it was being sent" in log
     assert "SystemError" not in log
     assert server.get("/distro-shrinks.bin").body == b"tiny"

@@ -8,11 +8,10 @@ launcher now sets modifier1 back to 0 in a first route.
 """
 
 import socket
-import time
 
 import pytest
 
-from support import ours, read_all, request
+from support import download_while_it_shrinks, log_once_it_says, ours, request
 from uwsgi_gluster.seeding import write_file
 
 SIZE = 8 << 20
@@ -33,23 +32,10 @@ def server(volumes, tmp_path):
 
 
 def test_file_shrinking_mid_download_is_cut_and_logged(server, volumes):
-    fs = volumes["unbit003"]
-    write_file(fs, "/shrinks.bin", b"s" * SIZE)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        sock.sendall(b"GET /shrinks.bin HTTP/1.0\r\n\r\n")
-        received = sock.recv(4096)
-        assert received.startswith(b"HTTP/1.0 200") or received.startswith(b"HTTP/1.1 200")
-        write_file(fs, "/shrinks.bin", b"tiny")  # truncated while we are not reading
-        time.sleep(0.5)
-        received += read_all(sock)
-    head, _, body = received.partition(b"\r\n\r\n")
+    head, body = download_while_it_shrinks(server.port, volumes["unbit003"], "/shrinks.bin", SIZE)
     assert f"Content-Length: {SIZE}".encode() in head
     assert len(body) < SIZE  # the connection was closed early, not padded or hung
-    deadline = time.monotonic() + 10
-    while "file shrank while it was being sent" not in server.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    log = server.log()
+    log = log_once_it_says(server, "file shrank while it was being sent")
     assert "file shrank while it was being sent" in log
     assert "SystemError" not in log
     reply = request(server.port, "GET", "/shrinks.bin")
