@@ -3,6 +3,7 @@ ambiguous when several test directories have a conftest.py)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -50,22 +51,21 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise AssertionError(f"nothing listens on {port} after {timeout}s")
 
 
-def children(pid: int) -> list:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
+def wait_worker(tmp_path, proc: subprocess.Popen, number: int = 1, timeout: float = 20) -> int:
+    """The PID of uWSGI worker `number`, from the master's "spawned uWSGI worker" line.
 
-
-def wait_children(pid: int, timeout: float = 20) -> list:
+    Not the master's first child: before it forks a worker, the master runs short-lived
+    children of its own (ctypes.util.find_library forks `ldconfig -p`)."""
+    pattern = re.compile(rf"spawned uWSGI worker {number} \(pid: (\d+)")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        kids = children(pid)
-        if kids:
-            return kids
+        found = pattern.search(log_text(tmp_path))
+        if found:
+            return int(found.group(1))
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}: {log_text(tmp_path)}")
         time.sleep(0.1)
-    raise AssertionError(f"process {pid} has no children after {timeout}s")
+    raise AssertionError(f"no worker {number} after {timeout}s: {log_text(tmp_path)}")
 
 
 def proc_status(pid: int) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from buildsupport import BUILDER, REPO, build, free_port, log_text, wait_children, wait_port
+from buildsupport import BUILDER, REPO, build, free_port, log_text, wait_port, wait_worker
 
 sys.path.insert(0, str(REPO / "scripts"))
 import uwsgi_build  # noqa: E402
@@ -131,7 +131,7 @@ def test_libgfapi_from_pkg_config_prefix_is_mapped(uwsgi_bin, tmp_path, server):
     port = free_port()
     master = server([binary], f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nmaster = true\nprocesses = 1\n")
     wait_port(port, master)
-    worker = wait_children(master.pid)[0]
+    worker = wait_worker(tmp_path, master)
     maps = Path(f"/proc/{worker}/maps").read_text()
     mapped = {line.split()[-1] for line in maps.splitlines()
               if os.path.basename(line.split()[-1]).startswith("libgfapi.so")}
