@@ -51,6 +51,14 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise AssertionError(f"nothing listens on {port} after {timeout}s")
 
 
+def children(pid: int) -> list:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
 def wait_worker(tmp_path, proc: subprocess.Popen, number: int = 1, timeout: float = 20) -> int:
     """The PID of uWSGI worker `number`, from the master's "spawned uWSGI worker" line.
 
