@@ -8,7 +8,7 @@
 
 .PHONY: bench-nginx
 
-bench-nginx: venv gluster uwsgi pyplugin $(BENCH_STAMP)  ## ours against tuned nginx over a FUSE mount, one run (~2 min, docs/bench-nginx.png)
+bench-nginx: venv gluster uwsgi pyplugin $(BENCH_STAMP)  ## ours against tuned nginx over a FUSE mount, one run of 3 alternating rounds (~6 min, docs/bench-nginx.png)
 	@dpkg-query -W -f='$${Status}' nginx 2>/dev/null | grep -q "install ok installed" || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 	$(BIN)/python scripts/bench_nginx.py $(BENCH_ARGS)

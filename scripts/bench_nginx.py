@@ -13,8 +13,12 @@ keep-alive, ``open_file_cache max=20000 inactive=60s`` and ``open_file_cache_val
 Ours runs in README's recommended configuration: 2 processes x 32 threads with a
 master, ``http11-socket`` (keep-alive), request logging off.
 
-In one run, for each side in turn: start it, check every file by sha256, then wrk
-(``-t2``, ``--latency``) on four loads:
+In one run, in ``--rounds`` rounds (3 by default) that alternate which side goes
+first: start a side, check every file by sha256, run wrk (``-t2``, ``--latency``) on
+four loads, stop it; then the other side. Each ratio is the median of the rounds'
+ours/nginx ratios (one round's two sides ran back to back, so a change in the
+machine's load between rounds moves both); each side's figures are its median
+round. The loads:
 
 ==========  =====================================  ===========
 label       what                                   connections
@@ -290,6 +294,32 @@ def bench_side(server, files: Dict[str, bytes], lua: Path, args) -> dict:
         server.stop()
 
 
+def median(values: List[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def combine(rounds: List[dict]) -> dict:
+    """One side's rounds as one result: per load, the round with the median
+    figure (req/s or MB/s); the largest RSS; every round kept under "rounds"."""
+    loads = {}
+    for label, (_, _, metric, _) in LOADS.items():
+        ordered = sorted((r["loads"][label] for r in rounds), key=lambda res: res[metric] or 0)
+        loads[label] = ordered[(len(ordered) - 1) // 2]
+    worst = max(rounds, key=lambda r: r["rss_per_worker_mib"])
+    return {"loads": loads, "workers": worst["workers"], "rss_mib": worst["rss_mib"],
+            "rss_per_worker_mib": worst["rss_per_worker_mib"], "loadavg_before": rounds[0]["loadavg_before"],
+            "loadavg_after": rounds[-1]["loadavg_after"], "rounds": rounds}
+
+
+def round_ratios(results: dict, label: str, metric: str) -> List[float]:
+    """ours/nginx of each round, for one load."""
+    pairs = zip(results["ours"]["rounds"], results["nginx"]["rounds"])
+    return [o["loads"][label][metric] / n["loads"][label][metric] for o, n in pairs
+            if n["loads"][label][metric]]
+
+
 def report(results: dict) -> List[dict]:
     rows = []
     for label, (_, connections, metric, target) in LOADS.items():
@@ -301,17 +331,19 @@ def report(results: dict) -> List[dict]:
                 row[f"{side}_cpu_percent"] = res["cpu_percent"]
                 row[f"{side}_p99_ms"] = res["p99_ms"]
         if "nginx" in row and "ours" in row and row["nginx"]:
-            row["ratio"] = row["ours"] / row["nginx"]
+            row["round_ratios"] = round_ratios(results, label, metric)
+            row["ratio"] = median(row["round_ratios"])
             row["verdict"] = "PASS" if row["ratio"] >= target else "FAIL"
         rows.append(row)
     unit = {"rps": "req/s", "mbps": "MB/s"}
     print(f"\n{'load':<8} {'conns':>5} {'nginx':>12} {'ours':>12} {'ratio':>7} {'target':>7}  verdict"
-          f"   CPU% nginx/ours   p99 ms nginx/ours")
+          f"   CPU% nginx/ours   p99 ms nginx/ours  (median round of each side; ratio: median of the rounds')")
     for r in rows:
         print(f"{r['load']:<8} {r['connections']:>5} {r.get('nginx', 0):>12,.1f} {r.get('ours', 0):>12,.1f} "
               f"{r.get('ratio', 0):>6.2f}x {r['target']:>6.1f}x  {r.get('verdict', '-'):<7}"
               f" {r.get('nginx_cpu_percent', 0):>5.0f} / {r.get('ours_cpu_percent', 0):<5.0f}"
-              f"   {r.get('nginx_p99_ms') or 0:>6.2f} / {r.get('ours_p99_ms') or 0:<6.2f}  ({unit[r['metric']]})")
+              f"   {r.get('nginx_p99_ms') or 0:>6.2f} / {r.get('ours_p99_ms') or 0:<6.2f}  ({unit[r['metric']]})"
+              f"  rounds {' '.join(f'{x:.2f}' for x in r.get('round_ratios', []))}")
     if "native" in results:
         print("native plugin, same ini as ours (for its worker RSS): "
               + ", ".join(f"{r['load']} {r.get('native', 0):,.1f} {unit[r['metric']]}" for r in rows))
@@ -396,6 +428,9 @@ def parse_args(argv):
     p.add_argument("--duration", type=int, default=int(env("DURATION", "10")),
                    help="seconds per wrk run (env DURATION)")
     p.add_argument("--threads", type=int, default=int(env("WRK_THREADS", "2")), help="wrk threads (env WRK_THREADS)")
+    p.add_argument("--rounds", type=int, default=int(env("ROUNDS", "3")),
+                   help="rounds of both sides, alternating which goes first; ratios are the median "
+                        "round's (env ROUNDS)")
     p.add_argument("--socket", choices=("http11-socket", "http-socket"), default=env("SOCKET", "http11-socket"),
                    help="our socket type (env SOCKET)")
     p.add_argument("--processes", type=int, default=int(env("OURS_PROCESSES", "2")),
@@ -416,8 +451,8 @@ def parse_args(argv):
     p.add_argument("--profile-native", action="store_true",
                    help="with --profile: C frames too (py-spy --native; the worker is paused per sample)")
     args = p.parse_args(argv)
-    if args.duration < 1 or args.threads < 1:
-        p.error("duration and threads must be >= 1")
+    if args.duration < 1 or args.threads < 1 or args.rounds < 1:
+        p.error("duration, threads and rounds must be >= 1")
     args.ours_bin = os.path.abspath(args.ours_bin)  # the server runs in its own directory
     if not os.access(args.ours_bin, os.X_OK):
         p.error(f"--ours-bin {args.ours_bin}: not an executable (build ./uwsgi with `make`)")
@@ -444,23 +479,28 @@ def main(argv=None) -> int:
         bench.seed(files, args.reseed, huge=False)
         if args.profile:
             return profile_ours(files, lua, args)
-        if args.only in (None, "nginx"):
+        sides = [side for side in ("nginx", "ours") if args.only in (None, side)]
+        rounds: Dict[str, List[dict]] = {side: [] for side in sides}
+        if "nginx" in sides:
             mount_fuse()
-            try:
-                results["nginx"] = bench_side(Nginx(), files, lua, args)
-            finally:
+        try:
+            for number in range(args.rounds):
+                for side in sides if number % 2 == 0 else sides[::-1]:
+                    log(f"round {number + 1} of {args.rounds}: {side}")
+                    server = Nginx() if side == "nginx" else Ours("ours", [args.ours_bin], ours_ini(args))
+                    rounds[side].append(bench_side(server, files, lua, args))
+        finally:
+            if "nginx" in sides:
                 umount_fuse()
-        if args.only in (None, "ours"):
-            ours = Ours("ours", [args.ours_bin], ours_ini(args))
-            results["ours"] = bench_side(ours, files, lua, args)
+        results.update({side: combine(rounds[side]) for side in sides})
         if args.only in (None, "native") and not args.no_native:  # last: its load must not weigh on ours
             native = Ours("native", bench.NATIVE_CMD, ours_ini(args))
-            results["native"] = bench_side(native, files, lua, args)
+            results["native"] = combine([bench_side(native, files, lua, args)])
     except (Broken, subprocess.CalledProcessError) as exc:
         print(f"[bench-nginx] BROKEN: {exc}", file=sys.stderr)
         return 1
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "commit": bench.git_commit(),
-            "duration_s": args.duration, "wrk_threads": args.threads, "socket": args.socket,
+            "duration_s": args.duration, "rounds": args.rounds, "wrk_threads": args.threads, "socket": args.socket,
             "ours": f"{args.ours_bin}: {args.processes} processes x {args.ours_threads} threads, master, "
                     f"disable-logging", "cpus": os.cpu_count(),
             "nginx": "sendfile, keep-alive, open_file_cache max=20000 inactive=60s valid 1s, over FUSE",
