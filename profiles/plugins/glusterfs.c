@@ -183,14 +183,12 @@ static int hot_plain(struct wsgi_request *wsgi_req) {
 static struct uwsgi_metric *hot_metric_2xx, *hot_metric_bytes, *hot_metric_hits;
 static volatile int hot_metrics_looked_up;
 
-/* An atomic add on the shared counter, not uWSGI's metrics lock: that lock is
- * one for every thread of every worker, and three counts per hit made it the
- * hot path's point of contention. (uWSGI's readers take the lock to read; an
- * aligned int64 is read whole either way.) */
+/* Under uWSGI's metrics lock, as uwsgi.metric_inc() counts from Python (a
+ * read, add and write under the lock: an atomic add outside it could be lost).
+ * The lock is one for every thread of every worker: a hit takes it once. */
 static void hot_count(struct uwsgi_metric *metric, int64_t n) {
-	if (!metric || !n)
-		return;
-	__atomic_fetch_add(metric->value, n, __ATOMIC_RELAXED);
+	if (metric && n)
+		*metric->value += n;
 }
 
 static void hot_count_answer(int64_t body_bytes) {
@@ -202,9 +200,11 @@ static void hot_count_answer(int64_t body_bytes) {
 		hot_metric_hits = uwsgi_metric_find_by_name("glusterfs.root.cache_hits");
 		hot_metrics_looked_up = 1;
 	}
+	uwsgi_wlock(uwsgi.metrics_lock);
 	hot_count(hot_metric_2xx, 1);
 	hot_count(hot_metric_bytes, body_bytes);
 	hot_count(hot_metric_hits, 1);
+	uwsgi_rwunlock(uwsgi.metrics_lock);
 }
 
 /* Answer the request from its hot file: UWSGI_OK once anything was written
