@@ -5,6 +5,7 @@
     make bench-nginx DURATION=5
     .venv/bin/python scripts/bench_nginx.py --socket http-socket
     .venv/bin/python scripts/bench_nginx.py --profile    # py-spy on our worker 1, each load
+    .venv/bin/python scripts/bench_nginx.py --profile --perf   # perf (C and kernel frames) instead
 
 The peer is what a performance-minded operator runs today: Debian's nginx serving
 a FUSE mount (``mount -t glusterfs``) of the same volume, with ``sendfile on``,
@@ -42,6 +43,10 @@ and ``docs/bench-nginx.png``.
 with ``py-spy record --nonblocking`` during each load, writing
 ``bench-results/profile-nginx-{label}.txt`` (collapsed stacks) and printing the
 functions with the most samples (docs/profile.md explains how to read them).
+With ``--perf`` it records worker 1 with ``perf record -g`` instead (C and kernel
+frames: hot answers never enter Python), writing ``bench-results/perf-nginx-{label}.data``
+and a summary ``.txt`` (time per system call and kernel path, then the functions
+with the most samples of their own).
 
 Exit status: 0 when the report was produced (targets met or not); 1 when something
 is broken (a side does not start, wrong bytes, wrk fails, non-2xx answers); 2 for
@@ -56,6 +61,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -385,9 +391,27 @@ def chart(rows: List[dict], meta: dict) -> Optional[Path]:
     return path
 
 
+def summarize_perf(data: Path, top: int = 25) -> str:
+    """What worker 1's threads did, from a ``perf record -g`` file: time inside
+    each system call and kernel path (children included), then the functions
+    with the most samples of their own. Writes both next to ``data`` (.txt)."""
+    def report(*extra: str) -> List[str]:
+        out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--sort", "symbol", "-g", "none",
+                              "--percent-limit", "1", *extra], capture_output=True, text=True, check=False)
+        return [line for line in out.stdout.splitlines() if line.strip() and not line.startswith("#")][:top]
+    children = report("--children")
+    own = report("--no-children")
+    text = "\n".join(["-- children included (where the time goes) --", *children,
+                      "-- own samples (who spends it) --", *own])
+    data.with_suffix(".txt").write_text(text + "\n")
+    return text
+
+
 def profile_ours(files: Dict[str, bytes], lua: Path, args) -> int:
-    """py-spy on our worker 1 during each load (``--profile``)."""
-    if not bench.PYSPY.exists():
+    """py-spy (or perf, ``--perf``) on our worker 1 during each load (``--profile``)."""
+    if args.perf and not shutil.which("perf"):
+        raise Broken("perf not found: apt-get install linux-perf")
+    if not args.perf and not bench.PYSPY.exists():
         raise Broken(f"{bench.PYSPY} missing: pip install -e '.[bench]' (make bench installs it)")
     server = Ours("ours-profile", [args.ours_bin], ours_ini(args))
     try:
@@ -395,20 +419,25 @@ def profile_ours(files: Dict[str, bytes], lua: Path, args) -> int:
         bench.verify(server, files)
         for label, (path, connections, _, _) in LOADS.items():
             out = RESULTS / f"profile-nginx-{label}.txt"
-            cmd = [str(bench.PYSPY), "record", "--pid", str(server.workers[0]), "--duration", str(args.duration),
-                   "--rate", "200", "--format", "raw", "-o", str(out)]
-            # C frames too (hot answers never enter Python); py-spy can only take them
-            # from a paused process: --native excludes --nonblocking
-            cmd += ["--native"] if args.profile_native else ["--nonblocking"]
+            if args.perf:
+                out = RESULTS / f"perf-nginx-{label}.data"
+                cmd = ["perf", "record", "-F", "999", "-g", "-p", str(server.workers[0]), "-o", str(out),
+                       "--", "sleep", str(args.duration)]
+            else:
+                cmd = [str(bench.PYSPY), "record", "--pid", str(server.workers[0]), "--duration",
+                       str(args.duration), "--rate", "200", "--format", "raw", "-o", str(out)]
+                # C frames too (hot answers never enter Python); py-spy can only take them
+                # from a paused process: --native excludes --nonblocking
+                cmd += ["--native"] if args.profile_native else ["--nonblocking"]
             spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            time.sleep(0.5)  # let py-spy attach before the load starts
+            time.sleep(0.5)  # let the profiler attach before the load starts
             res = bench.run_wrk(server, label, path or "/", args, None if path else lua, connections=connections)
             spy_out, _ = spy.communicate(timeout=args.duration + 60)
             if spy.returncode != 0 or not out.exists():
-                raise Broken(f"py-spy failed ({spy.returncode}): {' '.join(cmd)}\n{spy_out}")
-            print(f"\n== py-spy, {label}, {connections} conns ({res['rps']:.0f} req/s, "
-                  f"{(res['bytes_per_s'] or 0) / 1e6:.0f} MB/s under profiling), {out} ==")
-            print(bench.summarize_collapsed(out))
+                raise Broken(f"{cmd[0]} failed ({spy.returncode}): {' '.join(cmd)}\n{spy_out}")
+            print(f"\n== {'perf' if args.perf else 'py-spy'}, {label}, {connections} conns ({res['rps']:.0f} "
+                  f"req/s, {(res['bytes_per_s'] or 0) / 1e6:.0f} MB/s under profiling), {out} ==")
+            print(summarize_perf(out) if args.perf else bench.summarize_collapsed(out))
         rss = server.rss()
         print(f"\nours: workers' RSS after the loads {rss / MiB:.1f} MiB ({len(server.workers)} workers)")
         return 0
@@ -448,6 +477,9 @@ def parse_args(argv):
     p.add_argument("--reseed", action="store_true", help="rewrite every seeded file")
     p.add_argument("--no-chart", action="store_true")
     p.add_argument("--profile", action="store_true", help="ours only: py-spy our worker 1 under each load")
+    p.add_argument("--perf", action="store_true",
+                   help="with --profile: perf record -g of worker 1 (C and kernel frames: the hot answers) "
+                        "instead of py-spy")
     p.add_argument("--profile-native", action="store_true",
                    help="with --profile: C frames too (py-spy --native; the worker is paused per sample)")
     args = p.parse_args(argv)
