@@ -238,3 +238,69 @@ def test_refresh_never_touches_an_answer_replaced_meanwhile(tmp_path):
 
     hot.refresh_once(stat_)
     assert os.stat(name).st_mtime_ns == 42  # the newer answer keeps its own validation time
+
+
+UNCHANGED = SimpleNamespace(st_ino=11, st_size=5, st_mtime=1, st_mtimensec=0, st_ctime=2, st_ctimensec=0)
+CHANGED = SimpleNamespace(st_ino=11, st_size=5, st_mtime=1, st_mtimensec=0, st_ctime=3, st_ctimensec=0)
+IN_D = tuple(b"/d/f%d.txt" % i for i in range(hotanswers.BATCH_MIN + 1))
+
+
+def _read_all(hot, paths):
+    for path in paths:
+        read(hot, path)
+
+
+def test_refresh_lists_a_directory_once_for_the_answers_due_in_it(tmp_path):
+    hot, clocks = published(tmp_path, paths=IN_D + (b"/e/alone.txt",))
+    _read_all(hot, IN_D + (b"/e/alone.txt",))
+    listed, asked = [], []
+
+    def stat_dir(parent, names):
+        listed.append((parent, sorted(names)))
+        clocks.wall += 5_000_000
+        return {name: UNCHANGED for name in names}
+
+    def stat_(path):
+        asked.append(path)
+        return UNCHANGED
+
+    before = clocks.wall
+    assert hot.refresh_once(stat_, stat_dir=stat_dir) == len(IN_D) + 1
+    assert listed == [(b"/d", sorted(p.rpartition(b"/")[2] for p in IN_D))]
+    assert asked == [b"/e/alone.txt"]  # fewer than BATCH_MIN due in /e: asked alone
+    for path in IN_D:
+        assert os.stat(os.path.join(hot.directory, name_of(path))).st_mtime_ns == before
+
+
+def test_refresh_asks_alone_for_what_the_listing_leaves_out_and_drops_what_changed(tmp_path):
+    hot, _ = published(tmp_path, paths=IN_D)
+    _read_all(hot, IN_D)
+    asked = []
+
+    def stat_dir(parent, names):
+        # f0 is not listed (a symlink, gone, or past the listing bound); f1 changed
+        return {name: (CHANGED if name == b"f1.txt" else UNCHANGED) for name in names if name != b"f0.txt"}
+
+    def stat_(path):
+        asked.append(path)
+        raise OSError(errno.ENOENT, "gone")
+
+    hot.refresh_once(stat_, stat_dir=stat_dir)
+    assert asked == [b"/d/f0.txt"]
+    assert sorted(os.listdir(hot.directory)) == sorted(name_of(p) for p in IN_D[2:])
+
+
+def test_refresh_asks_one_by_one_when_the_listing_fails(tmp_path):
+    hot, _ = published(tmp_path, paths=IN_D)
+    _read_all(hot, IN_D)
+    asked = []
+
+    def stat_dir(parent, names):
+        raise OSError(errno.EIO, "listing failed")
+
+    def stat_(path):
+        asked.append(path)
+        return UNCHANGED
+
+    assert hot.refresh_once(stat_, stat_dir=stat_dir) == len(IN_D)
+    assert sorted(asked) == sorted(IN_D)

@@ -31,7 +31,12 @@ Contract:
   the volume path's identity compared with the one in the file; unchanged ->
   the mtime becomes the moment before the volume was asked (through the fd
   that was read, so a newer answer renamed in meanwhile is never touched);
-  changed or gone -> removed. Answers not validated for :data:`DROP_AFTER`
+  changed or gone -> removed. When :data:`BATCH_MIN` or more answers due are
+  files of one directory and a ``stat_dir`` is given, that directory is listed
+  once (``readdirplus``: the stat of every entry) instead of asking the volume
+  for each file; an answer whose name the listing does not show as a
+  non-symlink (gone, a symlink, beyond the listing bound) is asked for alone.
+  Answers not validated for :data:`DROP_AFTER`
   seconds are removed, and beyond :data:`MAX_ANSWERS` answers or
   :data:`MAX_BYTES` bytes the least recently validated go first.
 """
@@ -45,7 +50,8 @@ import stat as statmod
 import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .cache import identity_of
 from .hotpath import plain
@@ -63,14 +69,31 @@ MAX_BYTES = 32 << 20
 DROP_AFTER = 30.0
 #: answers validated at least AGE x freshness ago are revalidated when read since
 AGE = 0.6
+#: this many answers due in one directory are revalidated with one listing of it
+BATCH_MIN = 4
 SUBDIR = ".hot"  # a dot name: the local cache's own scans skip it
 DIR_ENV = "UWSGI_GLUSTER_HOT_DIR"
 ACTIVE_ENV = "UWSGI_GLUSTER_HOT_ANSWERS"
 TMP_PREFIX = ".tmp-"
 _GONE = (errno.ENOENT, errno.ENOTDIR)
+#: how the refresher opens an answer: never through a symlink, never marking it read
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NOATIME | os.O_CLOEXEC
 _FNV_OFFSET, _FNV_PRIME, _MASK = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
 
 Identity = Tuple[int, int, int, int]
+#: ``stat_dir(directory, names)`` -> ``{name: stat}`` (see :meth:`HotAnswers.refresh_once`)
+StatDir = Callable[[bytes, List[bytes]], Dict[bytes, Any]]
+
+
+@dataclass(frozen=True)
+class _Due:
+    """An answer due for revalidation: its file name and inode in the hot
+    directory, and the volume path and identity it was written for."""
+
+    name: str
+    ino: int
+    volume_path: bytes
+    identity: Identity
 
 
 def fnv1a64(data: bytes) -> int:
@@ -203,9 +226,13 @@ class HotAnswers:
 
     # -- revalidate -----------------------------------------------------------
 
-    def refresh_once(self, stat: Callable[[bytes], Any], pool: Optional[ThreadPoolExecutor] = None) -> int:
+    def refresh_once(self, stat: Callable[[bytes], Any], pool: Optional[ThreadPoolExecutor] = None,
+                     stat_dir: Optional[StatDir] = None) -> int:
         """One pass over the directory (see the module contract); the number of
-        answers revalidated."""
+        answers settled (revalidated or removed). ``stat(volume path)`` asks the
+        volume for one file; ``stat_dir(directory, names)``, if given, for the
+        files ``names`` of one directory at once: ``{name: stat}`` for those of
+        them it found as non-symlinks (it may leave any out)."""
         now = self._wall_ns()
         found: List[Tuple[int, int, int, str]] = []
         with os.scandir(self.directory) as entries:
@@ -230,40 +257,95 @@ class HotAnswers:
             if atime_ns > mtime_ns and now - mtime_ns >= AGE * self.freshness * 1e9:
                 due.append(name)
 
-        def check(name: str) -> bool:
-            return self._revalidate(name, stat)
+        return self._revalidate(due, stat, stat_dir, pool)
 
-        results = pool.map(check, due) if pool is not None and len(due) > 1 else map(check, due)
-        return sum(1 for done in results if done)
+    def _revalidate(self, names: List[str], stat: Callable[[bytes], Any], stat_dir: Optional[StatDir],
+                    pool: Optional[ThreadPoolExecutor]) -> int:
+        """Revalidate answers ``names``: by directory listing where
+        :data:`BATCH_MIN` of them share a directory, else one ``stat`` each."""
+        due = [found for found in map(self._read_due, names) if found is not None]
+        by_dir: Dict[bytes, List[_Due]] = {}
+        for item in due:
+            by_dir.setdefault(item.volume_path.rpartition(b"/")[0] or b"/", []).append(item)
+        batched = stat_dir is not None
+        groups = [(parent, items) for parent, items in by_dir.items() if batched and len(items) >= BATCH_MIN]
+        singles = [item for items in by_dir.values() if not (batched and len(items) >= BATCH_MIN) for item in items]
 
-    def _revalidate(self, name: str, stat: Callable[[bytes], Any]) -> bool:
-        try:
-            fd = os.open(os.path.join(self.directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NOATIME | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            ino = os.fstat(fd).st_ino
-            head = os.pread(fd, FIXED + 2 * 4096, 0)
-            decoded = decode_fixed(head)
-            if decoded is None:
-                self._unlink(name, ino)
-                return False
-            _, volume_path, identity = decoded
+        def listed(group: Tuple[bytes, List[_Due]]) -> int:
+            parent, items = group
             since = self._wall_ns()
             try:
-                now = identity_of(stat(volume_path))
-            except OSError as exc:
-                if exc.errno not in _GONE:
-                    return False  # the volume's trouble: the answer just expires
-                now = None
-            if now != identity:
-                self._unlink(name, ino)
-                return True
-            os.utime(fd, ns=(0, since))
-            self.revalidated += 1
-            return True
+                assert stat_dir is not None
+                stats = stat_dir(parent, [item.volume_path.rpartition(b"/")[2] for item in items])
+            except OSError:
+                stats = {}
+            done = 0
+            for item in items:
+                st = stats.get(item.volume_path.rpartition(b"/")[2])
+                if st is None:
+                    done += self._check(item, stat)
+                else:
+                    done += self._apply(item, identity_of(st), since)
+            return done
+
+        def single(item: _Due) -> int:
+            return self._check(item, stat)
+
+        work: List[Any] = [*groups, *singles]
+        if pool is not None and len(work) > 1:
+            results = list(pool.map(listed, groups)) + list(pool.map(single, singles))
+        else:
+            results = [listed(group) for group in groups] + [single(item) for item in singles]
+        return sum(results)
+
+    def _read_due(self, name: str) -> Optional[_Due]:
+        """The volume path and identity answer ``name`` was written for (an
+        answer that is not one is removed), or None."""
+        try:
+            fd = os.open(os.path.join(self.directory, name), _READ_FLAGS)
+        except OSError:
+            return None
+        try:
+            ino = os.fstat(fd).st_ino
+            decoded = decode_fixed(os.pread(fd, FIXED + 2 * 4096, 0))
         finally:
             os.close(fd)
+        if decoded is None:
+            self._unlink(name, ino)
+            return None
+        return _Due(name, ino, decoded[1], decoded[2])
+
+    def _check(self, item: _Due, stat: Callable[[bytes], Any]) -> int:
+        """Ask the volume about one answer's file; 1 if the answer was settled."""
+        since = self._wall_ns()
+        try:
+            now: Optional[Identity] = identity_of(stat(item.volume_path))
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                return 0  # the volume's trouble: the answer just expires
+            now = None
+        return self._apply(item, now, since)
+
+    def _apply(self, item: _Due, now: Optional[Identity], since: int) -> int:
+        """Answer ``item`` against its file's identity ``now`` (None: gone), as
+        found by asking the volume at ``since``: unchanged -> validated at
+        ``since`` (only if the answer in place is still the one read), else
+        removed. 1 if settled."""
+        if now != item.identity:
+            self._unlink(item.name, item.ino)
+            return 1
+        try:
+            fd = os.open(os.path.join(self.directory, item.name), _READ_FLAGS)
+        except OSError:
+            return 0
+        try:
+            if os.fstat(fd).st_ino != item.ino:
+                return 0  # a newer answer was renamed into place meanwhile: it keeps its own time
+            os.utime(fd, ns=(0, since))
+        finally:
+            os.close(fd)
+        self.revalidated += 1
+        return 1
 
     def _unlink(self, name: str, ino: Optional[int]) -> None:
         """Remove answer ``name`` (only if it still is inode ``ino``, when given)."""

@@ -55,13 +55,14 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import stat as statmod
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import gfapi, http, paths, refresher
 from .aio import Direct, OffloadTimeout
@@ -78,6 +79,9 @@ from .volume import Unavailable, Volume
 PATH_MAX = 4096
 #: Rows of one autoindex page at most; a note at the bottom counts the others.
 MAX_LISTING = 1000
+#: the refresher's listing of a directory (hot answers due in it) reads at most
+#: this many entries per answer, then asks for the rest one by one
+LISTING_PER_NAME = 16
 #: Names libgfapi serves that are no file of the volume (``.meta``: the client's
 #: own state) or that GlusterFS keeps for itself: never listed nor served.
 HIDDEN_NAMES = frozenset((b".meta", b".glusterfs", b".trashcan", b".shard", b".landfill"))
@@ -680,11 +684,29 @@ class MountApp:
             except (OSError, Unavailable):
                 self.cache.forget(key)
 
+        def stat_dir(parent: bytes, names: List[bytes]) -> Dict[bytes, object]:
+            """The stat of those of ``names`` that directory ``parent`` lists as
+            non-symlinks (what :func:`stat` would return for them), from one
+            listing read at most :data:`LISTING_PER_NAME` entries per name far."""
+            try:
+                fs = self.volume.handle()
+            except Unavailable:
+                raise OSError(errno.ENOTCONN, "volume unavailable") from None
+            real_parent = self._real_dir(fs, parent)[0]
+            wanted, found = set(names), {}
+            with contextlib.closing(gfapi.listdir_stat(fs, real_parent)) as entries:
+                for count, (name, st) in enumerate(entries, 1):
+                    if name in wanted and not statmod.S_ISLNK(st.st_mode):
+                        found[name] = st
+                    if len(found) == len(wanted) or count >= LISTING_PER_NAME * len(wanted):
+                        break
+            return found
+
         also = None
         answers = self.hot_answers
         if hot_answers and answers is not None:
             def also(pool) -> None:
-                answers.refresh_once(stat, pool)
+                answers.refresh_once(stat, pool, stat_dir)
 
         refresher.start(self.volume.spec.mountpoint, self.cache, stat, refresh_kept, log, also)
 

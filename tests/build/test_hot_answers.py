@@ -200,6 +200,40 @@ def test_rewrite_in_place_keeping_size_and_mtime_is_followed(hot_server, volume)
     assert {hot_server.get(path).status for _ in range(8)} == {404}
 
 
+def test_rewrite_in_place_among_answers_revalidated_by_one_listing(hot_server, volume):
+    """Enough hot answers due in one directory are revalidated with one listing
+    of it (hotanswers.BATCH_MIN): a rewrite in place and a removal there are
+    followed within the freshness bound all the same."""
+    directory = f"{PREFIX}/listed-{hot_server.keepalive}"
+    paths = [f"{directory}/f{i}.txt" for i in range(hotanswers.BATCH_MIN + 2)]
+    for path in paths:
+        write_file(volume, path, b"original", mtime=MTIME)
+    time.sleep(BOUND)
+
+    def keep_hot(seconds: float, expected: dict) -> None:
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            for path in paths:
+                reply = hot_server.get(path)
+                assert (reply.status, reply.body) == expected.get(path, (200, b"original")), path
+
+    keep_hot(0.2, {})
+    assert until(lambda: all(hot_file(hot_server, path).exists() for path in paths))
+    keep_hot(2.5, {})  # C's answers, revalidated in the background
+    fd = gfapi.open_file(volume, paths[0], os.O_WRONLY)  # same inode, no truncation
+    try:
+        gfapi.pwrite_all(fd, b"REPLACED")
+    finally:
+        gfapi.close(fd)
+    gfapi.set_mtime(volume, paths[0], MTIME)
+    gfapi.unlink(volume, paths[1])
+    time.sleep(BOUND)
+    assert {hot_server.get(paths[0]).body for _ in range(8)} == {b"REPLACED"}
+    assert {hot_server.get(paths[1]).status for _ in range(8)} == {404}
+    gone = hot_server.get(paths[1])
+    keep_hot(1.5, {paths[0]: (200, b"REPLACED"), paths[1]: (404, gone.body)})
+
+
 def _plant(server, path: str, stored_path: bytes, body: bytes, age: float = 0.0) -> Path:
     """A hot answer file as Python would write it, for ``stored_path``, under the name of ``path``."""
     data = hotanswers.encode(stored_path, b"/nowhere", (1, len(body), 0, 0), "200 OK",
