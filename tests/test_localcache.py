@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -162,6 +163,23 @@ def test_start_up_removes_dead_instances_and_own_leftovers(tmp_path):
     cache.fill("kept", 3, b"/k", reader(b"abc"), lambda: True)
     LocalCache.create(str(tmp_path), 4242, fresh=False)
     assert copies(cache) == ["kept"]
+
+
+def test_directory_in_another_base_is_made_like_the_caches_own(tmp_path):
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "memory").mkdir()
+    cache = make(tmp_path / "disk")
+    assert cache.directory_in(str(tmp_path / "disk"), fresh=True) == cache.directory  # same base: its own
+    uid = os.getuid()
+    dead = tmp_path / "memory" / f"uwsgi-gluster-{uid}-{dead_pid()}"
+    dead.mkdir(mode=0o700)
+    made = cache.directory_in(str(tmp_path / "memory") + "/", fresh=True)
+    assert made == str(tmp_path / "memory" / f"uwsgi-gluster-{uid}-4242")
+    st = os.lstat(made)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700 and not dead.exists()
+    (Path(made) / "answer").write_bytes(b"x")
+    assert cache.directory_in(str(tmp_path / "memory"), fresh=False) == made  # a lazy-apps worker reuses it
+    assert os.listdir(made) == ["answer"]
 
 
 def test_unsafe_directories_are_refused(tmp_path):

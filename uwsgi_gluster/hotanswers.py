@@ -4,10 +4,11 @@ plugin to send without entering Python (``profiles/plugins/glusterfs.c``,
 
 Contract:
 
-* One directory per instance, :data:`SUBDIR` inside the local content cache's
-  directory (:mod:`.localcache`: mode ``0700``, our uid, never a symlink),
-  made ``0700`` too; its path is put in the environment (:data:`DIR_ENV`) for
-  the C side. Used only when the C side reads it (:data:`ACTIVE_ENV`, set by
+* One directory per instance, :data:`SUBDIR` inside the instance's directory
+  under :data:`BASE` (tmpfs; the local content cache's own directory when the
+  cache is there, else one made and cleaned the same way, :mod:`.localcache`:
+  mode ``0700``, our uid, never a symlink), made ``0700`` too; its path is put
+  in the environment (:data:`DIR_ENV`) for the C side. Used only when the C side reads it (:data:`ACTIVE_ENV`, set by
   the plugin's init: ./uwsgi, the distribution's uwsgi with our plugin) and
   only for an instance whose answers depend on the path alone: one mount, at
   ``/``, and no option that may store or rewrite responses (:mod:`.routing`).
@@ -72,6 +73,9 @@ AGE = 0.6
 #: this many answers due in one directory are revalidated with one listing of it
 BATCH_MIN = 4
 SUBDIR = ".hot"  # a dot name: the local cache's own scans skip it
+#: where the instance directory holding :data:`SUBDIR` is, whatever the local
+#: cache's directory: memory (tmpfs), not a disk file system
+BASE = "/dev/shm"
 DIR_ENV = "UWSGI_GLUSTER_HOT_DIR"
 ACTIVE_ENV = "UWSGI_GLUSTER_HOT_ANSWERS"
 TMP_PREFIX = ".tmp-"

@@ -164,6 +164,31 @@ def clean_stale(base: str, keep: int) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def make_instance_dir(base: str, instance: int, fresh: bool) -> str:
+    """Instance ``instance``'s directory under ``base`` (see the module
+    contract). ``fresh``: remove what a previous run left (the instance's and
+    dead instances' directories) and make it; otherwise reuse it. Raises
+    ``OSError`` (:class:`Refused` for an unsafe directory)."""
+    path = instance_dir(base, instance)
+    if fresh:
+        clean_stale(base, keep=instance)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            if not statmod.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+                raise Refused(errno.EPERM, f"{path} exists and is not a directory of uid {os.getuid()}")
+            shutil.rmtree(path)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if fresh:
+            raise
+    _check_dir(path)
+    return path
+
+
 def _check_dir(path: str) -> None:
     st = os.lstat(path)
     if not statmod.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or statmod.S_IMODE(st.st_mode) != 0o700:
@@ -184,6 +209,8 @@ class LocalCache:
         self._filling: set = set()
         self._lock = threading.Lock()
         self.fills = self.evictions = 0
+        #: the instance (master pid) whose directory this is
+        self.instance = 0
 
     @classmethod
     def create(cls, base: str, instance: int, fresh: bool, **kwargs) -> LocalCache:
@@ -191,26 +218,20 @@ class LocalCache:
         what a previous run left (the instance's and dead instances'
         directories) and make the directory; otherwise reuse it.
         Raises ``OSError`` (:class:`Refused` for an unsafe directory)."""
-        path = instance_dir(base, instance)
-        if fresh:
-            clean_stale(base, keep=instance)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                pass
-            else:
-                if not statmod.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-                    raise Refused(errno.EPERM, f"{path} exists and is not a directory of uid {os.getuid()}")
-                shutil.rmtree(path)
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            if fresh:
-                raise
-        _check_dir(path)
+        path = make_instance_dir(base, instance, fresh)
         fd = os.open(os.path.join(path, LOCK_NAME), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         os.close(fd)
-        return cls(path, **kwargs)
+        cache = cls(path, **kwargs)
+        cache.instance = instance
+        return cache
+
+    def directory_in(self, base: str, fresh: bool) -> str:
+        """This instance's directory under ``base``: the cache's own when
+        ``base`` is the cache's base, else one made as the cache's was
+        (:func:`make_instance_dir`). Raises ``OSError``."""
+        if os.path.dirname(self.directory) == os.path.normpath(base):
+            return self.directory
+        return make_instance_dir(base, self.instance, fresh)
 
     def admits(self, size: int) -> bool:
         return 0 < size <= self.max_file

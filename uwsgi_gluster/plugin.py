@@ -96,7 +96,10 @@ def build_apps(settings: Settings, sink: Optional[Sink] = None, rewriter: Option
                                                  localcache.getenv):
         app = mounts[b"/"][0]
         try:
-            app.hot_answers = hotanswers.HotAnswers.create(local.directory, freshness=app.cache.freshness,
+            # in memory (tmpfs) wherever the copies are: a hot answer's open, read
+            # and revalidation are metadata work a disk file system journals
+            parent = local.directory_in(hotanswers.BASE, fresh=worker_id() == 0)
+            app.hot_answers = hotanswers.HotAnswers.create(parent, freshness=app.cache.freshness,
                                                            precompressed=app.precompressed)
         except OSError as exc:
             log(f"hot answers off: {exc}")

@@ -63,7 +63,7 @@ def hot_server(request, volume, tmp_path_factory):
     srv = Server([command], INI.format(socket=socket_option, base=base), workdir, "hot")
     srv.keepalive = socket_option == "http11-socket"
     with srv.start():
-        srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        srv.hot_dir = Path(hotanswers.BASE) / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
         yield srv
 
 
@@ -286,7 +286,7 @@ def test_launcher_without_its_c_plugin_answers_in_python_and_says_so(volume, tmp
             answer = srv.get(path)
             assert answer.status == 200 and answer.body == SMALL
         assert srv.get(path, headers={"Range": "bytes=0-3"}).body == SMALL[:4]
-        hot = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        hot = Path(hotanswers.BASE) / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
         assert not (hot.exists() and any(hot.iterdir()))  # nothing published: no C side reads it
     said = [line for line in srv.log().splitlines() if line.startswith("[glusterfs] ") and "C plugin" in line]
     assert said == [f"[glusterfs] no C plugin at {missing} (make pyplugin builds it): every request is answered in Python"]
@@ -305,7 +305,7 @@ def test_launcher_c_plugin_keeps_debians_native_plugin_out(volume, tmp_path):
     srv = Server([UWSGI_GLUSTER], ini, tmp_path, "debianini")
     path = f"{PREFIX}/small.txt"
     with srv.start():
-        srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        srv.hot_dir = Path(hotanswers.BASE) / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
         first = srv.get(path)
         assert first.status == 200 and first.body == SMALL
         assert until(lambda: hot_file(srv, path).exists())
@@ -337,7 +337,7 @@ def test_c_answers_missing_from_glusterfs_metrics(hot_command, volume, tmp_path)
                 if line.startswith("uwsgi_gluster_") and "{" in line}
 
     with srv.start():
-        srv.hot_dir = base / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
+        srv.hot_dir = Path(hotanswers.BASE) / f"uwsgi-gluster-{os.getuid()}-{srv.proc.pid}" / hotanswers.SUBDIR
         assert until(lambda: request(srv.port, "GET", path).body == SMALL and hot_file(srv, path).exists())
         assert until(lambda: request(srv.port, "GET", path).body == SMALL and read_by_c(srv, path))
         before = counters()
