@@ -10,9 +10,12 @@ Contract:
   connect deadline. A dead server is skipped, never the end of the list. Once
   one answers, the others are added as the runtime fallback list.
 * The first connect of a process is synchronous (post-fork, before requests).
-  Later ones run in a background thread: meanwhile, and for ``retry_interval``
-  seconds after a failed round, :meth:`Volume.handle` raises
-  :class:`Unavailable` at once, so no request waits on a dead cluster.
+  Once it failed, or a handle was dropped as stale, one background thread per
+  volume runs rounds, ``retry_interval`` seconds (or the backoff) apart, until
+  one connects: a process reconnects by itself, whether or not requests reach
+  its Python side (the C plugin answers hot hits without it). Meanwhile
+  :meth:`Volume.handle` raises :class:`Unavailable` at once, so no request
+  waits on a dead cluster.
 * A connected handle whose calls have failed with connection errors for
   ``stale_after`` seconds with no success in between is dropped, and a fresh
   ``glfs_t`` is connected in the background (:meth:`Volume.report`).
@@ -23,7 +26,9 @@ Contract:
   attempt starts (the round fails) until one is released, so a server that
   never answers cannot exhaust threads or fds.
 * The reconnect loop survives any exception (EMFILE, no thread left...): it
-  logs one line and backs off, doubling up to :data:`MAX_BACKOFF` seconds.
+  logs one line and backs off, doubling up to :data:`MAX_BACKOFF` seconds. If
+  its thread cannot be started, the next :meth:`Volume.handle` after the
+  backoff tries again.
 * A connected handle dropped as stale is not ``fini``-ed: requests may still
   hold glfds on it. Handles are not ``fini``-ed at exit either.
 * Each state change is logged once.
@@ -252,6 +257,7 @@ class Volume:
                 if self._fs is not None:
                     return self._fs
                 self._next_attempt = time.monotonic() + self._backoff()
+                self._start_reconnect()
             elif not self._connecting and time.monotonic() >= self._next_attempt:
                 self._start_reconnect()
             wait = max(self._next_attempt - time.monotonic(), self.retry_interval if self._connecting else 0)
@@ -289,6 +295,8 @@ class Volume:
                           f"after {now - self._failing_since:.0f} s of failures; reconnecting on a fresh one")
                 self._fs, self._failing_since = None, None
                 self._next_attempt = 0.0
+                if not self._connecting:
+                    self._start_reconnect()
 
     # -- connecting -------------------------------------------------------------
 
@@ -298,8 +306,8 @@ class Volume:
         return min(self.retry_interval * (2 ** self._errors), max(MAX_BACKOFF, self.retry_interval))
 
     def _start_reconnect(self) -> None:
-        """Start the background attempt (caller holds ``_lock``); if no thread
-        can be started now, back off and let a later request try again."""
+        """Start the reconnect loop (caller holds ``_lock``); if no thread can
+        be started now, back off and let a later :meth:`handle` try again."""
         self._connecting = True
         try:
             threading.Thread(target=self._reconnect, name="glfs-reconnect", daemon=True).start()
@@ -311,14 +319,32 @@ class Volume:
                       f"{self.spec.mountpoint}: {exc}; retrying in {self._backoff():g} s")
 
     def _reconnect(self) -> None:
-        fs = self._connect_safely()
-        with self._lock:
-            self._connecting = False
-            if fs is not None and self._pid == os.getpid():
-                self._fs = fs
-                self.reconnects += 1
-            else:
-                self._next_attempt = time.monotonic() + self._backoff()
+        """The reconnect loop: a round at each ``_next_attempt`` until one
+        connects. Needs no request to go on: a worker whose requests are all
+        answered without Python (hot answers) reconnects all the same."""
+        pid = os.getpid()
+        try:
+            while True:
+                with self._lock:
+                    if self._pid != pid:  # not this process's volume state any more
+                        return
+                    wait = self._next_attempt - time.monotonic()
+                if wait > 0:
+                    time.sleep(min(wait, self.retry_interval))
+                    continue
+                fs = self._connect_safely()
+                with self._lock:
+                    if self._pid != pid:
+                        return
+                    if fs is not None:
+                        self._fs = fs
+                        self.reconnects += 1
+                        return
+                    self._next_attempt = time.monotonic() + self._backoff()
+        finally:  # connected, or (never expected) the loop ended: a later handle() may start another
+            with self._lock:
+                if self._pid == pid:
+                    self._connecting = False
 
     def _connect_safely(self) -> Optional[int]:
         """:meth:`_connect`, but any unexpected failure (EMFILE, no thread...)

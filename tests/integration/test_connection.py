@@ -4,7 +4,9 @@
   on it after ``glusterfs-connect-timeout`` and connects to the next one;
 * no server reachable at start-up: ``503`` + ``Retry-After`` at once (never
   ``404`` for a file that exists), then service comes back by itself when a
-  server appears (a forwarder to the local glusterd switched on later).
+  server appears (a forwarder to the local glusterd switched on later);
+* every worker reconnects by itself, with or without requests reaching its
+  Python side.
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ def test_no_server_at_start_then_recovery_without_restart(volumes, tmp_path, rep
             assert reply.status == 503, (reply.status, server.log())
             assert reply.header("Retry-After") and int(reply.header("Retry-After")) >= 1
         with Forwarder(port, ("127.0.0.1", 24007)):
-            # each worker reconnects on its own (in the background, when a request finds it
-            # disconnected): recovered = every worker connected and a run of 200s
+            # each worker reconnects on its own, in the background: recovered = every
+            # worker connected and a run of 200s
             recovered = wait_for(lambda: all(server.get(p).status == 200 for p in ("/hello.txt", "/index.html") * 4)
                                  and len(re.findall(rf"worker \d connected to 127\.0\.0\.1:{port}", server.log())) == 2,
                                  timeout=30)
@@ -84,3 +86,31 @@ def test_no_server_at_start_then_recovery_without_restart(volumes, tmp_path, rep
     assert re.search(r"worker \d: no server answered for mountpoint / \(volume unbit001\); retrying", log), log
     for worker in (1, 2):
         assert re.search(rf"worker {worker} connected to 127\.0\.0\.1:{port}", log), log
+
+
+def test_worker_reconnects_when_no_request_reaches_its_python_side(volumes, tmp_path, report):
+    """Regression (failed CI once): a disconnected worker started a round only
+    when a request reached its Python side. Once worker 1 had reconnected, the
+    C plugin answered worker 2's requests from the hot answers without Python,
+    so worker 2 stayed disconnected (its next miss: a 503, however long the
+    server had been back). Here no request at all is sent once the server
+    appears: each worker must connect on its own."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    ini = INI % {"servers": f"127.0.0.1:{port}", "timeout": 5}
+    with ours(ini, tmp_path).start(timeout=30) as server:
+        holder.close()
+        with Forwarder(port, ("127.0.0.1", 24007)):
+            # generous next to the 2 s retry interval and the 5 s connect deadline
+            connected = wait_for(lambda: len(re.findall(rf"worker \d connected to 127\.0\.0\.1:{port}",
+                                                        server.log())) == 2, timeout=60)
+            log = server.log()
+            assert connected is not None, f"a worker did not reconnect without requests:\n{log}"
+            report(f"no server at start, then no request: both workers connected "
+                   f"{connected:.1f} s after the server appeared")
+            replies = [server.get(p) for p in ("/hello.txt", "/sizes/3145735.bin") * 4]
+    for worker in (1, 2):
+        assert re.search(rf"worker {worker}: no server answered for mountpoint / \(volume unbit001\)", log), log
+    assert all(reply.status == 200 for reply in replies), [reply.status for reply in replies]
+    assert all(len(reply.body) == 3 * (1 << 20) + 7 for reply in replies[1::2])
