@@ -271,16 +271,17 @@ class HotAnswers:
         by_dir: Dict[bytes, List[_Due]] = {}
         for item in due:
             by_dir.setdefault(item.volume_path.rpartition(b"/")[0] or b"/", []).append(item)
-        batched = stat_dir is not None
-        groups = [(parent, items) for parent, items in by_dir.items() if batched and len(items) >= BATCH_MIN]
-        singles = [item for items in by_dir.values() if not (batched and len(items) >= BATCH_MIN) for item in items]
+        lister = stat_dir
+        groups = [(parent, items) for parent, items in by_dir.items()
+                  if lister is not None and len(items) >= BATCH_MIN]
+        listed_dirs = {parent for parent, _ in groups}
+        singles = [item for parent, items in by_dir.items() if parent not in listed_dirs for item in items]
 
         def listed(group: Tuple[bytes, List[_Due]]) -> int:
             parent, items = group
             since = self._wall_ns()
             try:
-                assert stat_dir is not None
-                stats = stat_dir(parent, [item.volume_path.rpartition(b"/")[2] for item in items])
+                stats = lister(parent, [item.volume_path.rpartition(b"/")[2] for item in items]) if lister else {}
             except OSError:
                 stats = {}
             done = 0
@@ -295,8 +296,7 @@ class HotAnswers:
         def single(item: _Due) -> int:
             return self._check(item, stat)
 
-        work: List[Any] = [*groups, *singles]
-        if pool is not None and len(work) > 1:
+        if pool is not None and len(groups) + len(singles) > 1:
             results = list(pool.map(listed, groups)) + list(pool.map(single, singles))
         else:
             results = [listed(group) for group in groups] + [single(item) for item in singles]
