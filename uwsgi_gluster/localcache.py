@@ -199,8 +199,10 @@ class LocalCache:
     """The copies of one instance, in ``directory``; see the module contract."""
 
     def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES, max_file: int = DEFAULT_MAX_FILE,
-                 freshness: float = 1.0, clock: Callable[[], float] = time.monotonic):
+                 freshness: float = 1.0, clock: Callable[[], float] = time.monotonic, instance: int = 0):
         self.directory = directory
+        #: the instance (master pid) whose directory this is
+        self.instance = instance
         self.max_bytes = max_bytes
         self.max_file = min(max_file, max_bytes)
         self.freshness = freshness
@@ -209,8 +211,6 @@ class LocalCache:
         self._filling: set = set()
         self._lock = threading.Lock()
         self.fills = self.evictions = 0
-        #: the instance (master pid) whose directory this is
-        self.instance = 0
 
     @classmethod
     def create(cls, base: str, instance: int, fresh: bool, **kwargs) -> LocalCache:
@@ -221,9 +221,7 @@ class LocalCache:
         path = make_instance_dir(base, instance, fresh)
         fd = os.open(os.path.join(path, LOCK_NAME), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         os.close(fd)
-        cache = cls(path, **kwargs)
-        cache.instance = instance
-        return cache
+        return cls(path, instance=instance, **kwargs)
 
     def directory_in(self, base: str, fresh: bool) -> str:
         """This instance's directory under ``base``: the cache's own when

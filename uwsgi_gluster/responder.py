@@ -669,11 +669,15 @@ class MountApp:
         ``hot_answers`` (one worker of the instance), the instance's hot
         answers too."""
 
-        def stat(path: bytes):
+        def handle() -> int:
+            """The volume's handle; ``OSError(ENOTCONN)`` while it is unavailable."""
             try:
-                fs = self.volume.handle()
+                return self.volume.handle()
             except Unavailable:
                 raise OSError(errno.ENOTCONN, "volume unavailable") from None
+
+        def stat(path: bytes):
+            fs = handle()
             return self._real(fs, path)[1]
 
         def refresh_kept(key) -> None:
@@ -688,10 +692,7 @@ class MountApp:
             """The stat of those of ``names`` that directory ``parent`` lists as
             non-symlinks (what :func:`stat` would return for them), from one
             listing read at most :data:`LISTING_PER_NAME` entries per name far."""
-            try:
-                fs = self.volume.handle()
-            except Unavailable:
-                raise OSError(errno.ENOTCONN, "volume unavailable") from None
+            fs = handle()
             real_parent = self._real_dir(fs, parent)[0]
             wanted, found = set(names), {}
             with contextlib.closing(gfapi.listdir_stat(fs, real_parent)) as entries:
