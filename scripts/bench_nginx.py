@@ -101,7 +101,6 @@ master = true
 processes = {processes}
 threads = {threads}
 listen = 1024
-tcp-nodelay = true
 disable-logging = true
 {local_cache}"""
 

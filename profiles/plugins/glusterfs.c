@@ -207,6 +207,340 @@ static void hot_count_answer(int64_t body_bytes) {
 	uwsgi_rwunlock(uwsgi.metrics_lock);
 }
 
+/*
+ * Open answers: each worker keeps the hot files it sent open, with their
+ * first part read and checked, as nginx's open_file_cache keeps descriptors.
+ * A request still looks at the file in place at its name (one fstatat, never
+ * following a symlink) and uses the kept one only while it is that same
+ * inode: the freshness (mtime), a replaced or removed answer and whether it
+ * was read since its validation (atime) are judged on the file as it is, as
+ * if it were opened again; only the open, read and close are saved. Hot files
+ * are never written in place (written aside, then renamed), so an inode's
+ * bytes never change while it is kept.
+ *
+ * HOT_WAYS-way sets, one lock each. An entry is counted (refs) while a thread
+ * sends from it, and closed and freed by the last one out once it left its
+ * set: replaced, evicted, or unused for HOT_IDLE_NS (a thread of the worker
+ * looks every HOT_SWEEP_NS: a removed answer's memory is not held long). At
+ * most HOT_MAX_SETS x HOT_WAYS descriptors, and at most a quarter of what
+ * RLIMIT_NOFILE allows over 256; none when that is nothing.
+ */
+#define HOT_WAYS 4
+#define HOT_MAX_SETS 256
+#define HOT_IDLE_NS (2 * 1000000000LL)
+#define HOT_SWEEP_NS (1000000000LL)
+
+struct hot_entry {
+	uint64_t hash;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int fd;
+	int refs;
+	int out; /* no longer in its set: freed by the last release */
+	size_t set;
+	int64_t used_ns;
+	char *buf; /* the file's first `have` bytes */
+	size_t have;
+	uint64_t offset, path_len, volume_len, head_len, flags, freshness_ms, status_len;
+};
+
+struct hot_set {
+	pthread_mutex_t lock;
+	struct hot_entry *way[HOT_WAYS];
+};
+
+static struct hot_set *hot_sets;
+static size_t hot_nsets;
+static pthread_once_t hot_sets_once = PTHREAD_ONCE_INIT;
+
+static void *hot_sweeper(void *);
+
+static void hot_sets_init(void) {
+	struct rlimit limit;
+	size_t fds = HOT_MAX_SETS * HOT_WAYS;
+	if (getrlimit(RLIMIT_NOFILE, &limit))
+		return;
+	if (limit.rlim_cur != RLIM_INFINITY) {
+		size_t spare = limit.rlim_cur > 256 ? (limit.rlim_cur - 256) / 4 : 0;
+		if (spare < fds)
+			fds = spare;
+	}
+	size_t n = fds / HOT_WAYS, i;
+	if (!n)
+		return;
+	struct hot_set *sets = calloc(n, sizeof(*sets));
+	if (!sets)
+		return;
+	for (i = 0; i < n; i++)
+		pthread_mutex_init(&sets[i].lock, NULL);
+	hot_sets = sets;
+	hot_nsets = n;
+	/* without its sweeper nothing is kept */
+	pthread_t sweeper;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&sweeper, &attr, hot_sweeper, NULL)) {
+		hot_sets = NULL;
+		hot_nsets = 0;
+		free(sets);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+static int64_t hot_monotonic_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void hot_entry_free(struct hot_entry *e) {
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e->buf);
+	free(e);
+}
+
+/* Under its set's lock: take way `way`'s entry out of the set; 1 if nobody
+ * sends from it (the caller frees it, after unlocking). */
+static int hot_way_out(struct hot_set *set, int way) {
+	struct hot_entry *e = set->way[way];
+	set->way[way] = NULL;
+	e->out = 1;
+	return e->refs == 0;
+}
+
+/* Done sending from `e`. */
+static void hot_entry_release(struct hot_entry *e) {
+	int last = 1;
+	if (e->set < hot_nsets) {
+		struct hot_set *set = &hot_sets[e->set];
+		pthread_mutex_lock(&set->lock);
+		last = --e->refs == 0 && e->out;
+		pthread_mutex_unlock(&set->lock);
+	}
+	if (last)
+		hot_entry_free(e);
+}
+
+/* The kept entry of answer `hash` if it is the inode `st` describes (counted:
+ * release it), else NULL; a kept one that is not is let go. */
+static struct hot_entry *hot_entry_get(uint64_t hash, const struct stat *st, int64_t now) {
+	if (!hot_nsets)
+		return NULL;
+	struct hot_set *set = &hot_sets[hash % hot_nsets];
+	struct hot_entry *found = NULL, *gone = NULL;
+	int way;
+	pthread_mutex_lock(&set->lock);
+	for (way = 0; way < HOT_WAYS; way++) {
+		struct hot_entry *e = set->way[way];
+		if (!e || e->hash != hash)
+			continue;
+		if (e->ino == st->st_ino && e->dev == st->st_dev && e->size == st->st_size) {
+			e->refs++;
+			e->used_ns = now;
+			found = e;
+		} else if (hot_way_out(set, way)) {
+			gone = e;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&set->lock);
+	if (gone)
+		hot_entry_free(gone);
+	return found;
+}
+
+/* Keep the new entry `e` (counted once, for the caller) in its set: in place
+ * of the answer's previous entry, else in an empty way, else in place of the
+ * least recently used. Without sets it is only the caller's. */
+static void hot_entry_keep(struct hot_entry *e) {
+	e->refs = 1;
+	e->set = (size_t) -1;
+	if (!hot_nsets)
+		return;
+	e->set = e->hash % hot_nsets;
+	struct hot_set *set = &hot_sets[e->set];
+	struct hot_entry *gone = NULL;
+	int way, victim = -1;
+	pthread_mutex_lock(&set->lock);
+	for (way = 0; way < HOT_WAYS; way++) {
+		struct hot_entry *other = set->way[way];
+		if (other && other->hash == e->hash) {
+			victim = way;
+			break;
+		}
+		if (!other) {
+			if (victim < 0 || set->way[victim])
+				victim = way;
+		} else if (victim < 0 || (set->way[victim] && other->used_ns < set->way[victim]->used_ns)) {
+			victim = way;
+		}
+	}
+	struct hot_entry *old = set->way[victim];
+	if (old && hot_way_out(set, victim))
+		gone = old;
+	set->way[victim] = e;
+	pthread_mutex_unlock(&set->lock);
+	if (gone)
+		hot_entry_free(gone);
+}
+
+/* The worker's sweeper (started with the sets): every HOT_SWEEP_NS, let go
+ * of the entries nobody used for HOT_IDLE_NS. */
+static void *hot_sweeper(void *unused) {
+	(void) unused;
+	for (;;) {
+		struct timespec pause = {HOT_SWEEP_NS / 1000000000LL, HOT_SWEEP_NS % 1000000000LL};
+		nanosleep(&pause, NULL);
+		int64_t now = hot_monotonic_ns();
+		size_t i;
+		for (i = 0; i < hot_nsets; i++) {
+			struct hot_set *set = &hot_sets[i];
+			struct hot_entry *gone[HOT_WAYS];
+			int way, n = 0;
+			pthread_mutex_lock(&set->lock);
+			for (way = 0; way < HOT_WAYS; way++) {
+				struct hot_entry *e = set->way[way];
+				if (e && now - e->used_ns >= HOT_IDLE_NS && hot_way_out(set, way))
+					gone[n++] = e;
+			}
+			pthread_mutex_unlock(&set->lock);
+			while (n)
+				hot_entry_free(gone[--n]);
+		}
+	}
+	return NULL;
+}
+
+/* A new entry for the hot file `name` (answer `hash`), which `st` (fstatat)
+ * described: opened, its first part read and checked (the format, the head's
+ * lines); NULL when it is not that file any more or not a well-formed answer
+ * (then Python answers). */
+static struct hot_entry *hot_entry_load(int dir, const char *name, uint64_t hash, const struct stat *st) {
+	struct hot_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (e->fd < 0)
+		goto bad;
+	struct stat opened;
+	if (fstat(e->fd, &opened) || opened.st_ino != st->st_ino || opened.st_dev != st->st_dev
+	    || opened.st_size != st->st_size)
+		goto bad;
+	e->hash = hash;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->size = st->st_size;
+	size_t size = st->st_size;
+	e->have = size < HOT_FIRST_READ ? size : HOT_FIRST_READ;
+	e->buf = malloc(e->have);
+	/* a read: also what marks the answer used (atime) for the refresher */
+	if (!e->buf || pread(e->fd, e->buf, e->have, 0) != (ssize_t) e->have)
+		goto bad;
+	char *buf = e->buf;
+	if (memcmp(buf, HOT_MAGIC, 8))
+		goto bad;
+	e->offset = hot_u32(buf + 8);
+	e->path_len = hot_u32(buf + 12);
+	e->volume_len = hot_u32(buf + 16);
+	e->head_len = hot_u32(buf + 20);
+	e->flags = hot_u32(buf + 24);
+	e->freshness_ms = hot_u32(buf + 28);
+	if (e->offset != HOT_FIXED + e->path_len + e->volume_len + e->head_len || e->offset > size)
+		goto bad;
+	if (e->offset > e->have) {
+		/* long paths or head (rare): read it all */
+		char *all = realloc(e->buf, size);
+		if (!all)
+			goto bad;
+		e->buf = buf = all;
+		if (pread(e->fd, buf + e->have, size - e->have, e->have) != (ssize_t) (size - e->have))
+			goto bad;
+		e->have = size;
+	}
+	/* the head: a status line, then headers; all checked before anything is sent */
+	char *head = buf + HOT_FIXED + e->path_len + e->volume_len, *end = head + e->head_len;
+	char *status_end = memchr(head, '\n', e->head_len);
+	if (!status_end || e->head_len > 65535 || status_end - head > 255 || end[-1] != '\n')
+		goto bad;
+	e->status_len = status_end - head;
+	char *line;
+	for (line = status_end + 1; line < end;) {
+		char *eol = memchr(line, '\n', end - line);
+		char *colon = memchr(line, ':', eol - line);
+		if (!colon || colon == line || colon + 1 >= eol || colon[1] != ' ')
+			goto bad;
+		line = eol + 1;
+	}
+	return e;
+bad:
+	hot_entry_free(e);
+	return NULL;
+}
+
+/* TCP_NODELAY set on every listening TCP socket (glusterfs_post_fork): the
+ * connections accepted from them have it too (Linux copies it), so neither
+ * uWSGI (tcp-nodelay) nor a hot answer sets it per request. */
+static int hot_listen_nodelay;
+
+/* uWSGI's uwsgi_response_write_headers_do(), for a plain TCP socket (base
+ * protocol writes, no offload), but the headers are sent with MSG_MORE: they
+ * wait for the body that sendfile queues next and leave in its first segment
+ * (as nginx's tcp_nopush; sendfile's last page pushes everything). The same
+ * steps as uWSGI's: response routes, additional headers, the protocol's
+ * closing of the headers, then the write, waiting for the socket as it does.
+ * Returns UWSGI_OK, or -1 (nothing more is to be written). */
+static int hot_write_headers_more(struct wsgi_request *wsgi_req) {
+	if (wsgi_req->headers_sent || !wsgi_req->headers || wsgi_req->response_size || wsgi_req->write_errors)
+		return -1;
+#ifdef UWSGI_ROUTING
+	if (wsgi_req->is_response_routing == 0) {
+		if (uwsgi_apply_response_routes(wsgi_req) == UWSGI_ROUTE_BREAK) {
+			wsgi_req->ignore_body = 1;
+			return -1;
+		}
+		wsgi_req->is_response_routing = 0;
+	}
+#endif
+	struct uwsgi_string_list *ah;
+	for (ah = uwsgi.additional_headers; ah; ah = ah->next)
+		if (uwsgi_response_add_header(wsgi_req, NULL, 0, ah->value, ah->len))
+			return -1;
+	for (ah = wsgi_req->additional_headers; ah; ah = ah->next)
+		if (uwsgi_response_add_header(wsgi_req, NULL, 0, ah->value, ah->len))
+			return -1;
+	if (wsgi_req->socket->proto_fix_headers(wsgi_req)) {
+		wsgi_req->write_errors++;
+		return -1;
+	}
+	size_t len = wsgi_req->headers->pos, pos = 0;
+	while (pos < len) {
+		ssize_t sent = send(wsgi_req->fd, wsgi_req->headers->buf + pos, len - pos, MSG_MORE | MSG_NOSIGNAL);
+		if (sent > 0) {
+			pos += sent;
+			continue;
+		}
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			int ready = uwsgi_wait_write_req(wsgi_req);
+			if (ready > 0)
+				continue;
+			if (ready == 0)
+				uwsgi_log("uwsgi_response_write_headers_do() TIMEOUT !!!\n");
+		} else if (!uwsgi.ignore_write_errors) {
+			uwsgi_req_error("uwsgi_response_write_headers_do()");
+		}
+		wsgi_req->write_errors++;
+		return -1;
+	}
+	wsgi_req->headers_size += len;
+	wsgi_req->write_pos = 0;
+	wsgi_req->headers_sent = 1;
+	return UWSGI_OK;
+}
+
 /* Answer the request from its hot file: UWSGI_OK once anything was written
  * (errors writing to the client are the core's), -1 when Python must answer
  * (nothing was written). */
@@ -219,67 +553,45 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 	int dir = hot_dir();
 	if (dir < 0)
 		return -1;
+	pthread_once(&hot_sets_once, hot_sets_init);
+	uint64_t hash = hot_fnv1a64(wsgi_req->path_info, wsgi_req->path_info_len);
 	char name[17];
-	snprintf(name, sizeof(name), "%016llx",
-		 (unsigned long long) hot_fnv1a64(wsgi_req->path_info, wsgi_req->path_info_len));
-	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	char *buf = NULL;
+	snprintf(name, sizeof(name), "%016llx", (unsigned long long) hash);
 	struct stat st;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < HOT_FIXED || st.st_size > HOT_MAX_FILE)
-		goto python;
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) || st.st_size < HOT_FIXED
+	    || st.st_size > HOT_MAX_FILE)
+		return -1;
 	struct timespec now;
 	if (clock_gettime(CLOCK_REALTIME, &now))
-		goto python;
+		return -1;
 	/* ns since the last validation; a clock that went back counts as stale */
 	int64_t age = ((int64_t) now.tv_sec - (int64_t) st.st_mtim.tv_sec) * 1000000000LL
 		      + ((int64_t) now.tv_nsec - (int64_t) st.st_mtim.tv_nsec);
 	if (age < 0)
-		goto python;
-	size_t size = st.st_size;
-	size_t have = size < HOT_FIRST_READ ? size : HOT_FIRST_READ;
-	buf = malloc(have);
-	if (!buf)
-		goto python;
-	/* a read: also what marks the answer used (atime) for the refresher */
-	if (pread(fd, buf, have, 0) != (ssize_t) have)
-		goto python;
-	if (memcmp(buf, HOT_MAGIC, 8))
-		goto python;
-	uint64_t offset = hot_u32(buf + 8), path_len = hot_u32(buf + 12), volume_len = hot_u32(buf + 16);
-	uint64_t head_len = hot_u32(buf + 20), flags = hot_u32(buf + 24), freshness_ms = hot_u32(buf + 28);
-	if (offset != HOT_FIXED + path_len + volume_len + head_len || offset > size)
-		goto python;
-	if (offset > have) {
-		/* long paths or head (rare): read it all */
-		char *all = realloc(buf, size);
-		if (!all)
-			goto python;
-		buf = all;
-		if (pread(fd, buf + have, size - have, have) != (ssize_t) (size - have))
-			goto python;
-		have = size;
+		return -1;
+	int64_t used = hot_monotonic_ns();
+	/* not read since its validation (the refresher set its atime to 0) */
+	int unread = st.st_atim.tv_sec < st.st_mtim.tv_sec
+		     || (st.st_atim.tv_sec == st.st_mtim.tv_sec && st.st_atim.tv_nsec <= st.st_mtim.tv_nsec);
+	struct hot_entry *e = hot_entry_get(hash, &st, used);
+	if (!e) {
+		e = hot_entry_load(dir, name, hash, &st);
+		if (!e)
+			return -1;
+		e->used_ns = used;
+		hot_entry_keep(e);
+		unread = 0; /* just read */
 	}
-	if (age >= (int64_t) freshness_ms * 1000000LL)
+	size_t size = e->size;
+	char *buf = e->buf;
+	if (age >= (int64_t) e->freshness_ms * 1000000LL)
 		goto python;
-	if ((flags & HOT_PRECOMPRESSED) && accept_encoding)
+	if ((e->flags & HOT_PRECOMPRESSED) && accept_encoding)
 		goto python;
-	if (path_len != wsgi_req->path_info_len || memcmp(buf + HOT_FIXED, wsgi_req->path_info, path_len))
+	if (e->path_len != wsgi_req->path_info_len || memcmp(buf + HOT_FIXED, wsgi_req->path_info, e->path_len))
 		goto python;
-	/* the head: a status line, then headers; all checked before anything is sent */
-	char *head = buf + HOT_FIXED + path_len + volume_len, *end = head + head_len;
-	char *status_end = memchr(head, '\n', head_len);
-	if (!status_end || head_len > 65535 || status_end - head > 255 || end[-1] != '\n')
-		goto python;
-	char *line;
-	for (line = status_end + 1; line < end;) {
-		char *eol = memchr(line, '\n', end - line);
-		char *colon = memchr(line, ':', eol - line);
-		if (!colon || colon == line || colon + 1 >= eol || colon[1] != ' ')
-			goto python;
-		line = eol + 1;
-	}
+	char *head = buf + HOT_FIXED + e->path_len + e->volume_len, *end = head + e->head_len;
+	char *status_end = head + e->status_len, *line;
 	/* the request log and stats count it for the default app (Python's, the
 	 * one that wrote the answer), as if Python had served it */
 	if (uwsgi.default_app > -1 && uwsgi_apps[uwsgi.default_app].modifier1 == PYTHON_MODIFIER1) {
@@ -287,7 +599,14 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 		__sync_fetch_and_add(&uwsgi_apps[wsgi_req->app_id].requests, 1);
 	}
 
-	hot_count_answer(wsgi_req->method_len == 4 ? 0 : (int64_t) (size - offset));
+	int sends_file = !(wsgi_req->method_len == 4 || e->offset == size || e->have == size);
+	if (unread && !sends_file) {
+		/* mark it read (atime) for the refresher, as sendfile would */
+		char byte;
+		if (pread(e->fd, &byte, 1, 0) != 1)
+			goto python;
+	}
+	hot_count_answer(wsgi_req->method_len == 4 ? 0 : (int64_t) (size - e->offset));
 	/* from here the answer is ours: the same response API calls the Python
 	 * plugin makes for start_response() and a one-chunk body */
 	if (uwsgi_response_prepare_headers(wsgi_req, head, status_end - head))
@@ -299,40 +618,42 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 			goto done;
 		line = eol + 1;
 	}
-	if (wsgi_req->method_len == 4 || offset == size) {
+	if (wsgi_req->method_len == 4 || e->offset == size) {
 		uwsgi_response_write_headers_do(wsgi_req);
-	} else if (have == size) {
+	} else if (e->have == size) {
 		/* headers and body in one writev, as for Python's one-chunk bodies */
-		uwsgi_response_write_body_do(wsgi_req, buf + offset, size - offset);
+		uwsgi_response_write_body_do(wsgi_req, buf + e->offset, size - e->offset);
+	} else if (!wsgi_req->socket->can_offload && wsgi_req->socket->proto_write_headers == uwsgi_proto_base_write
+		   && wsgi_req->socket->proto_sendfile == uwsgi_proto_base_sendfile) {
+		/* headers (MSG_MORE), then the body with sendfile, as for Python's
+		 * wsgi.file_wrapper: one segment on the wire. TCP_NODELAY so that the
+		 * end of the body never waits for the client's delayed ACK, unless
+		 * the connection already has it. On a unix socket the call fails
+		 * harmlessly. */
+		if (!uwsgi.tcp_nodelay && !hot_listen_nodelay) {
+			int one = 1;
+			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		if (hot_write_headers_more(wsgi_req) == UWSGI_OK)
+			uwsgi_response_sendfile_do_can_close(wsgi_req, e->fd, e->offset, size - e->offset, 0);
 	} else {
-		/* headers, then the body with sendfile (or offloaded), as for
-		 * Python's wsgi.file_wrapper. TCP_CORK while both are queued (as
-		 * nginx's tcp_nopush): the headers leave in the body's first
-		 * segment, not in a packet of their own that wakes the client for
-		 * nothing; uncorking sends what is left at once. TCP_NODELAY so
-		 * that the end of the body never waits for the client's delayed
-		 * ACK, unless uWSGI already sets it on every connection
-		 * (tcp-nodelay). On a unix socket the calls fail harmlessly. */
+		/* another protocol (e.g. TLS) or offloading: headers, then the body
+		 * with uWSGI's sendfile (offloaded: uWSGI sends a dup of the kept
+		 * descriptor), under TCP_CORK while both are queued (one segment, as
+		 * above); uncorking sends what is left at once. */
 		int one = 1, zero = 0;
-		if (!uwsgi.tcp_nodelay)
+		if (!uwsgi.tcp_nodelay && !hot_listen_nodelay)
 			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
-		if (uwsgi_response_write_headers_do(wsgi_req) == UWSGI_OK) {
-			/* closes fd (or hands it to an offload thread) */
-			uwsgi_response_sendfile_do_can_close(wsgi_req, fd, offset, size - offset, 1);
-			fd = -1;
-		}
+		if (uwsgi_response_write_headers_do(wsgi_req) == UWSGI_OK)
+			uwsgi_response_sendfile_do_can_close(wsgi_req, e->fd, e->offset, size - e->offset, 0);
 		setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
 	}
 done:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
+	hot_entry_release(e);
 	return UWSGI_OK;
 python:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
+	hot_entry_release(e);
 	return -1;
 }
 
@@ -398,6 +719,20 @@ static void glusterfs_chain_touch_reload(void) {
 }
 #endif
 
+/* In each worker: TCP_NODELAY on every TCP listening socket (see
+ * hot_listen_nodelay); unix sockets are left alone. */
+static void glusterfs_post_fork(void) {
+	struct uwsgi_socket *sock;
+	int all = 1, one = 1;
+	for (sock = uwsgi.sockets; sock; sock = sock->next) {
+		if (sock->fd < 0 || (sock->family != AF_INET && sock->family != AF_INET6))
+			continue;
+		if (setsockopt(sock->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+			all = 0;
+	}
+	hot_listen_nodelay = all;
+}
+
 /* Tell the Python side that requests reach glusterfs_request (and so hot
  * answers are read): set before the apps are loaded. */
 static int glusterfs_init(void) {
@@ -457,6 +792,7 @@ struct uwsgi_plugin glusterfs_plugin = {
 	.post_init = glusterfs_post_init,
 #endif
 	.init = glusterfs_init,
+	.post_fork = glusterfs_post_fork,
 #ifdef UWSGI_GLUSTER_DSO
 	.on_load = glusterfs_on_load,
 #endif

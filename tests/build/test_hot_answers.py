@@ -274,6 +274,116 @@ def test_c_sends_only_fresh_answers_written_for_exactly_this_path(hot_server):
         real.unlink()
 
 
+@pytest.mark.parametrize("size", [len(b"planted"), 40_000], ids=["in-memory", "sendfile"])
+def test_kept_answer_is_marked_read_after_each_revalidation(hot_server, size):
+    """A worker keeps the hot files it sent open (the C side's open answers)
+    and sends a small one from memory: it must still read it once after each
+    revalidation (atime past mtime), or the refresher never sees it used again
+    and the answer expires every second into Python."""
+    assert until(lambda: hot_server.hot_dir.is_dir())
+    path = f"{PREFIX}/kept-{size}-{hot_server.keepalive}.txt"
+    body = (b"planted" * (size // 7 + 1))[:size]
+    target = _plant(hot_server, path, path.encode(), body)
+    conn = Connection(hot_server.port, hot_server.keepalive)
+    try:
+        for _ in range(12):  # kept by every worker that answers this connection (or these)
+            assert conn.ask("GET", path).endswith(body)
+        for _ in range(5):
+            os.utime(target, ns=(0, time.time_ns()))  # what a revalidation does to it
+            assert not read_by_c(hot_server, path)
+            answer = conn.ask("GET", path)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(body)
+            assert read_by_c(hot_server, path)
+    finally:
+        conn.close()
+        target.unlink()
+
+
+def _workers(server) -> list:
+    return Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+
+
+def _open_hot_files(server) -> list:
+    """What the workers hold open in the hot directory (``(deleted)`` once removed)."""
+    held = []
+    for worker in _workers(server):
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith(str(server.hot_dir) + "/"):
+                held.append(target)
+    return held
+
+
+def test_workers_let_go_of_removed_answers(hot_server):
+    """A kept answer whose file was removed (the refresher dropped it) is let
+    go within seconds, requests or not: its descriptor would hold its memory
+    in /dev/shm for as long as the worker lives."""
+    assert until(lambda: hot_server.hot_dir.is_dir())
+    paths = [f"{PREFIX}/dropped-{i}-{hot_server.keepalive}.txt" for i in range(4)]
+    targets = [_plant(hot_server, path, path.encode(), b"planted") for path in paths]
+    for _ in range(6):
+        for path in paths:
+            assert request(hot_server.port, "GET", path).body == b"planted"
+    names = tuple(target.name for target in targets)
+    assert any(held.endswith(names) for held in _open_hot_files(hot_server))
+    for target in targets:
+        target.unlink()
+
+    def let_go() -> bool:
+        return not [held for held in _open_hot_files(hot_server) if held.endswith(" (deleted)")]
+
+    assert until(let_go, timeout=15), _open_hot_files(hot_server)
+
+
+def _pidfd_getfd(pid: int, fd: int) -> int:
+    """A copy of process ``pid``'s descriptor ``fd`` (pidfd_getfd(2))."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd on x86_64
+        if copy < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return copy
+    finally:
+        os.close(pidfd)
+
+
+def test_connections_have_tcp_nodelay_without_tcp_nodelay_option(hot_server):
+    """The C side sets TCP_NODELAY on the listening sockets, so every accepted
+    connection has it (no per-request setsockopt, and a body's last segment
+    never waits for a delayed ACK) though the ini has no ``tcp-nodelay``."""
+    assert "tcp-nodelay" not in INI
+    with socket.create_connection(("127.0.0.1", hot_server.port), timeout=30) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # unfinished: the worker waits for more
+        local = client.getsockname()
+        found = []
+
+        def look() -> bool:
+            for worker in _workers(hot_server):
+                for fd in Path(f"/proc/{worker}/fd").iterdir():
+                    try:
+                        if not os.readlink(fd).startswith("socket:"):
+                            continue
+                        copy = _pidfd_getfd(int(worker), int(fd.name))
+                    except OSError:
+                        continue
+                    with socket.socket(fileno=copy) as sock:
+                        try:
+                            peer = sock.getpeername()
+                        except OSError:  # a listening socket
+                            continue
+                        if sock.family == socket.AF_INET and peer == local:
+                            found.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            return bool(found)
+
+        assert until(look)
+        assert all(found), found
+
+
 def test_launcher_without_its_c_plugin_answers_in_python_and_says_so(volume, tmp_path):
     base = tmp_path / "base"
     base.mkdir()
