@@ -282,6 +282,8 @@ def cache_key(profile_path: Path, info: dict, venv: Path) -> str:
     add("builder", Path(__file__).read_bytes())
     for src in plugin_sources(profile_path):
         add("plugin", src.name.encode() + b"\0" + src.read_bytes())
+    if cp["uwsgi"].get("embed_config"):  # what render() embeds: its template, then machine lines (below)
+        add("embed", (profile_path.parent / cp["uwsgi"]["embed_config"]).resolve().read_bytes())
     add("python", _output([str(venv_python(venv)), "-c",
                            "import sys, sysconfig; print(sys.version, sys.abiflags, "
                            "sysconfig.get_path('include'), sysconfig.get_config_var('LIBDIR'), "

@@ -78,8 +78,12 @@ C_PLUGIN_ARGS = PLUGIN_ARGS[2:]
 # would make it start the response with a header of the client's choosing
 # (behind a bare LF). A request whose SERVER_PROTOCOL is not HTTP/N[.N] (or
 # absent: uWSGI then writes HTTP/1.0) is closed without an answer (`break:`
-# writes nothing; any answer would echo the token again).
-PROTOCOL_ROUTE = ["--route-if-not", r"regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\.[0-9])?)?$ break:"]
+# writes nothing; any answer would echo the token again). HTTP/1.1 jumps past
+# that rule after a plain comparison: uWSGI compiles a regexp condition's
+# pattern on every request.
+PROTOCOL_ROUTE = ["--route-if", "equal:${SERVER_PROTOCOL};HTTP/1.1 goto:glusterfs-protocol-ok",
+                  "--route-if-not", r"regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\.[0-9])?)?$ break:",
+                  "--route-label", "glusterfs-protocol-ok"]
 ROUTE_ARGS = ["--route-run", "setmodifier1:0", *PROTOCOL_ROUTE, "--disable-write-exception"]
 # With the C plugin its request hook sets modifier1 0 itself (profiles/plugins/glusterfs.c)
 C_ROUTE_ARGS = ROUTE_ARGS[2:]

@@ -556,7 +556,10 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 	pthread_once(&hot_sets_once, hot_sets_init);
 	uint64_t hash = hot_fnv1a64(wsgi_req->path_info, wsgi_req->path_info_len);
 	char name[17];
-	snprintf(name, sizeof(name), "%016llx", (unsigned long long) hash);
+	int digit;
+	for (digit = 0; digit < 16; digit++)
+		name[digit] = "0123456789abcdef"[(hash >> (60 - 4 * digit)) & 0xf];
+	name[16] = 0;
 	struct stat st;
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) || st.st_size < HOT_FIXED
 	    || st.st_size > HOT_MAX_FILE)
@@ -775,8 +778,11 @@ static void glusterfs_on_load(void) {
 	 * server (a `module` app is named after an empty mountpoint) */
 	glusterfs_add_option("mount", "/=uwsgi_gluster.plugin:applications");
 	/* uWSGI starts the status line with the request's protocol token as sent:
-	 * requests whose protocol is not HTTP/N[.N] (or absent) are closed unanswered */
+	 * requests whose protocol is not HTTP/N[.N] (or absent) are closed unanswered
+	 * (HTTP/1.1 skips the regexp, which uWSGI compiles on every request) */
+	glusterfs_add_option("route-if", "equal:${SERVER_PROTOCOL};HTTP/1.1 goto:glusterfs-protocol-ok");
 	glusterfs_add_option("route-if-not", "regexp:${SERVER_PROTOCOL};^(HTTP/[0-9](\\.[0-9])?)?$ break:");
+	glusterfs_add_option("route-label", "glusterfs-protocol-ok");
 	glusterfs_add_option("disable-write-exception", "1");
 }
 #endif
