@@ -30,8 +30,9 @@ Contract:
   past mtime: reading it on a ``relatime`` tmpfs sets the atime) and
   validated at least :data:`.refresher.AGE` x freshness ago is revalidated:
   the volume path's identity compared with the one in the file; unchanged ->
-  the mtime becomes the moment before the volume was asked (through the fd
-  that was read, so a newer answer renamed in meanwhile is never touched);
+  the mtime becomes the moment before the volume was asked (through the
+  answer opened again and found to be the inode that was read, so a newer
+  answer renamed in meanwhile is never touched);
   changed or gone -> removed. When :data:`BATCH_MIN` or more answers due are
   files of one directory and a ``stat_dir`` is given, that directory is listed
   once (``readdirplus``: the stat of every entry) instead of asking the volume

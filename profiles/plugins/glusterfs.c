@@ -364,21 +364,20 @@ static void hot_entry_keep(struct hot_entry *e) {
 	e->set = e->hash % hot_nsets;
 	struct hot_set *set = &hot_sets[e->set];
 	struct hot_entry *gone = NULL;
-	int way, victim = -1;
+	int way, same = -1, empty = -1, oldest = -1;
 	pthread_mutex_lock(&set->lock);
 	for (way = 0; way < HOT_WAYS; way++) {
 		struct hot_entry *other = set->way[way];
-		if (other && other->hash == e->hash) {
-			victim = way;
-			break;
-		}
 		if (!other) {
-			if (victim < 0 || set->way[victim])
-				victim = way;
-		} else if (victim < 0 || (set->way[victim] && other->used_ns < set->way[victim]->used_ns)) {
-			victim = way;
+			if (empty < 0)
+				empty = way;
+		} else if (other->hash == e->hash) {
+			same = way;
+		} else if (oldest < 0 || other->used_ns < set->way[oldest]->used_ns) {
+			oldest = way;
 		}
 	}
+	int victim = same >= 0 ? same : empty >= 0 ? empty : oldest;
 	struct hot_entry *old = set->way[victim];
 	if (old && hot_way_out(set, victim))
 		gone = old;
@@ -626,31 +625,29 @@ static int hot_answer(struct wsgi_request *wsgi_req) {
 	} else if (e->have == size) {
 		/* headers and body in one writev, as for Python's one-chunk bodies */
 		uwsgi_response_write_body_do(wsgi_req, buf + e->offset, size - e->offset);
-	} else if (!wsgi_req->socket->can_offload && wsgi_req->socket->proto_write_headers == uwsgi_proto_base_write
-		   && wsgi_req->socket->proto_sendfile == uwsgi_proto_base_sendfile) {
-		/* headers (MSG_MORE), then the body with sendfile, as for Python's
-		 * wsgi.file_wrapper: one segment on the wire. TCP_NODELAY so that the
-		 * end of the body never waits for the client's delayed ACK, unless
-		 * the connection already has it. On a unix socket the call fails
-		 * harmlessly. */
-		if (!uwsgi.tcp_nodelay && !hot_listen_nodelay) {
-			int one = 1;
-			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
-		if (hot_write_headers_more(wsgi_req) == UWSGI_OK)
-			uwsgi_response_sendfile_do_can_close(wsgi_req, e->fd, e->offset, size - e->offset, 0);
 	} else {
-		/* another protocol (e.g. TLS) or offloading: headers, then the body
-		 * with uWSGI's sendfile (offloaded: uWSGI sends a dup of the kept
-		 * descriptor), under TCP_CORK while both are queued (one segment, as
-		 * above); uncorking sends what is left at once. */
+		/* headers, then the body with sendfile, as for Python's
+		 * wsgi.file_wrapper, in one segment on the wire. TCP_NODELAY so that
+		 * the end of the body never waits for the client's delayed ACK,
+		 * unless the connection already has it. On a unix socket the calls
+		 * fail harmlessly. */
 		int one = 1, zero = 0;
 		if (!uwsgi.tcp_nodelay && !hot_listen_nodelay)
 			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
-		if (uwsgi_response_write_headers_do(wsgi_req) == UWSGI_OK)
-			uwsgi_response_sendfile_do_can_close(wsgi_req, e->fd, e->offset, size - e->offset, 0);
-		setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+		if (!wsgi_req->socket->can_offload && wsgi_req->socket->proto_write_headers == uwsgi_proto_base_write
+		    && wsgi_req->socket->proto_sendfile == uwsgi_proto_base_sendfile) {
+			/* plain TCP: the headers with MSG_MORE */
+			if (hot_write_headers_more(wsgi_req) == UWSGI_OK)
+				uwsgi_response_sendfile_do_can_close(wsgi_req, e->fd, e->offset, size - e->offset, 0);
+		} else {
+			/* another protocol (e.g. TLS) or offloading (uWSGI sends a dup
+			 * of the kept descriptor): uWSGI's own writes under TCP_CORK
+			 * while both are queued; uncorking sends what is left at once */
+			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+			if (uwsgi_response_write_headers_do(wsgi_req) == UWSGI_OK)
+				uwsgi_response_sendfile_do_can_close(wsgi_req, e->fd, e->offset, size - e->offset, 0);
+			setsockopt(wsgi_req->fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+		}
 	}
 done:
 	hot_entry_release(e);
